@@ -1,0 +1,546 @@
+"""Read and write tradebot recordings: what the exchange sent, as it arrived, with local times.
+
+Format version 1 (`FORMAT` "tradebot-recording", `VERSION` 1, extension ``.msgpack``): a plain
+concatenation of MessagePack objects, no extra framing, strings UTF-8. Values keep the types
+the exchange used: a price that arrived as the JSON string "51012.0" stays a str, one that
+arrived as a number stays a number.
+
+Object 0 is the header map: ``format`` (str, always "tradebot-recording"), ``version`` (int),
+``venue`` (str, "kucoin-futures"), ``created_ns`` (int, epoch ns), ``source`` (str, free
+text), ``symbols`` (list of str; empty means all). Unknown header keys are ignored.
+
+Every later object is a record ``[recv_ns, kind, payload]``; ``recv_ns`` is the epoch ns at
+which the local process received the item and is non-decreasing through the file. Kinds:
+
+    "ws"    the WebSocket JSON message decoded to a map; a frame that was not JSON is its text
+    "rest"  {"method": "GET", "path": "/api/v1/...", "params": {...}, "status": 200,
+             "body": <decoded JSON body>}          (method and params optional)
+    "conn"  {"event": "open" | "close" | "error", "conn": <int id>, "reason": <str>}
+             (reason optional)
+
+Bad input, as `RecordingReader` handles it:
+
+* a missing or unreadable file, a file that is not MessagePack, whose first object is not a
+  valid header, or whose version is newer than `VERSION`: `tradebot.errors.RecordingError`
+  with a one-line message naming the file and the problem;
+* a record that is not a 3-element array, has the wrong types, or a payload of the wrong
+  shape for its kind: counted in `RecordingReader.malformed` by reason and skipped;
+* a record of an unknown kind (a later version may add kinds): counted in
+  `RecordingReader.unknown_kinds` and skipped;
+* ``recv_ns`` smaller than the previous yielded record's: counted in
+  `RecordingReader.backwards`, and the record is still yielded in file order;
+* a file that ends inside an object (the recorder was killed mid-write): everything before it
+  is yielded and `RecordingReader.truncated` is set; bytes MessagePack cannot decode after
+  the header end the iteration the same way and count as ``malformed["undecodable"]``.
+
+`RecordingReader` fills the optional payload fields in place: a "rest" payload without
+``method`` / ``params`` gets "GET" / {}, a "conn" payload without ``reason`` gets "".
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, BinaryIO, Final, Self, TypeVar
+
+import msgpack
+
+from tradebot.errors import RecordingError
+
+__all__ = [
+    "FORMAT",
+    "KINDS",
+    "VENUE",
+    "VERSION",
+    "Header",
+    "Record",
+    "RecordingReader",
+    "RecordingWriter",
+]
+
+FORMAT: Final = "tradebot-recording"
+VERSION: Final = 1
+VENUE: Final = "kucoin-futures"
+KINDS: Final = frozenset({"ws", "rest", "conn"})
+
+_T = TypeVar("_T")
+
+Record = tuple[int, str, Any]
+"""One record as `RecordingReader` yields it: ``(recv_ns, kind, payload)``."""
+
+_CONN_EVENTS: Final = frozenset({"open", "close", "error"})
+_EMPTY: Final[dict[str, object]] = {}  # only read, never handed out
+# The smallest int MessagePack can carry: every recv_ns compares >= to it.
+_MIN_NS: Final = -(1 << 63)
+_READ_SIZE: Final = 1 << 20
+# Cap on array / map / str lengths the unpacker accepts: a declared length cannot honestly
+# exceed the file size, and the cap stops a corrupt length prefix from allocating gigabytes.
+_MIN_LEN_CAP: Final = 1 << 20
+_MAX_LEN_CAP: Final = 100 * 1024 * 1024
+# What msgpack raises on bytes it cannot decode (FormatError, StackError, BufferFull,
+# UnicodeDecodeError, "unhashable type" for a map keyed by an array, bad ext data, ...).
+_DECODE_ERRORS: Final = (msgpack.UnpackException, ValueError, TypeError)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Header:
+    """Object 0 of a recording (``format`` is implied: always `FORMAT`)."""
+
+    version: int
+    venue: str
+    created_ns: int
+    source: str
+    symbols: tuple[str, ...]
+
+    def to_map(self) -> dict[str, object]:
+        """The header as written to the file."""
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "venue": self.venue,
+            "created_ns": self.created_ns,
+            "source": self.source,
+            "symbols": list(self.symbols),
+        }
+
+
+def _rest_problem(payload: object) -> str | None:
+    """The malformed reason for a "rest" payload, or None when it is well-formed."""
+    if type(payload) is not dict:
+        return "payload_not_map"
+    if (
+        type(payload.get("path")) is not str
+        or type(payload.get("status")) is not int
+        or "body" not in payload
+        or type(payload.get("method", "GET")) is not str
+        or type(payload.get("params", _EMPTY)) is not dict
+    ):
+        return "rest_bad_fields"
+    return None
+
+
+def _conn_problem(payload: object) -> str | None:
+    """The malformed reason for a "conn" payload, or None when it is well-formed."""
+    if type(payload) is not dict:
+        return "payload_not_map"
+    event = payload.get("event")
+    if (
+        type(event) is not str
+        or event not in _CONN_EVENTS
+        or type(payload.get("conn")) is not int
+        or type(payload.get("reason", "")) is not str
+    ):
+        return "conn_bad_fields"
+    return None
+
+
+class RecordingWriter:
+    """Writes a header then records; flushes on close. Use as a context manager."""
+
+    __slots__ = (
+        "_closed",
+        "_file",
+        "_owns_file",
+        "_packer",
+        "_prev_ns",
+        "header",
+        "records_written",
+    )
+
+    header: Header
+    records_written: int
+
+    def __init__(
+        self,
+        file: BinaryIO,
+        *,
+        created_ns: int,
+        source: str,
+        symbols: Iterable[str] = (),
+        venue: str = VENUE,
+    ) -> None:
+        """Write the header to `file` now; the caller keeps ownership of `file`."""
+        if type(created_ns) is not int:
+            raise ValueError(f"created_ns must be an int, got {type(created_ns).__name__}")
+        if type(source) is not str:
+            raise ValueError(f"source must be a str, got {type(source).__name__}")
+        if type(venue) is not str:
+            raise ValueError(f"venue must be a str, got {type(venue).__name__}")
+        if isinstance(symbols, str):
+            raise ValueError(f"symbols must be an iterable of str, not the str {symbols!r}")
+        symbol_tuple = tuple(symbols)
+        for symbol in symbol_tuple:
+            if type(symbol) is not str:
+                raise ValueError(f"symbols must be str, got {type(symbol).__name__}")
+        self.header = Header(
+            version=VERSION,
+            venue=venue,
+            created_ns=created_ns,
+            source=source,
+            symbols=symbol_tuple,
+        )
+        self._file = file
+        self._owns_file = False
+        self._closed = False
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._prev_ns = _MIN_NS
+        self.records_written = 0
+        file.write(self._packer.pack(self.header.to_map()))
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        created_ns: int,
+        source: str,
+        symbols: Iterable[str] = (),
+        venue: str = VENUE,
+    ) -> Self:
+        """Create (or truncate) the file at `path` and write the header; close() closes it."""
+        file = open(path, "wb")  # noqa: SIM115 - owned by the writer, closed by close()
+        try:
+            writer = cls(file, created_ns=created_ns, source=source, symbols=symbols, venue=venue)
+        except BaseException:
+            file.close()
+            raise
+        writer._owns_file = True
+        return writer
+
+    def write(self, recv_ns: int, kind: str, payload: object) -> None:
+        """Append one record.
+
+        Raises ValueError for the caller's mistakes, writing nothing: `recv_ns` not an int or
+        smaller than the previous record's, `kind` not in `KINDS`, a "rest" / "conn" payload
+        of the wrong shape, a payload MessagePack cannot encode, or a closed writer. A "ws"
+        payload is exchange data and is written whatever its shape.
+        """
+        if self._closed:
+            raise ValueError("write to a closed RecordingWriter")
+        if type(recv_ns) is not int:
+            raise ValueError(f"recv_ns must be an int, got {type(recv_ns).__name__}")
+        if type(kind) is not str or kind not in KINDS:
+            raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+        if recv_ns < self._prev_ns:
+            raise ValueError(
+                f"recv_ns {recv_ns} is smaller than the previous record's {self._prev_ns}"
+            )
+        if kind != "ws":
+            problem = _rest_problem(payload) if kind == "rest" else _conn_problem(payload)
+            if problem is not None:
+                raise ValueError(f"bad {kind} payload ({problem}): {payload!r:.200}")
+        try:
+            data = self._packer.pack([recv_ns, kind, payload])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"cannot encode {kind} record at {recv_ns}: {exc}") from exc
+        self._file.write(data)
+        self._prev_ns = recv_ns
+        self.records_written += 1
+
+    def flush(self) -> None:
+        """Push buffered records to the operating system."""
+        if not self._closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        """Flush, and close the file if `create` opened it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._file.flush()
+        finally:
+            if self._owns_file:
+                self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A short one-line repr of `value` for error messages."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _type_name(value: object) -> str:
+    return "nil" if value is None else type(value).__name__
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """Whether the first bytes of a file read as text (a JSON or CSV file, say)."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # The cut may have split a multi-byte character at the end.
+        try:
+            text = head[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return bool(text) and all(ch.isprintable() or ch in "\t\n\r" for ch in text)
+
+
+class RecordingReader:
+    """Iterates a recording's records; counts bad ones instead of raising."""
+
+    __slots__ = (
+        "_closed",
+        "_file",
+        "_iterated",
+        "_unpacker",
+        "backwards",
+        "header",
+        "malformed",
+        "path",
+        "records",
+        "truncated",
+        "unknown_kinds",
+    )
+
+    path: str
+    header: Header
+    records: int
+    """Objects read after the header: every kind, malformed ones included."""
+    malformed: Counter[str]
+    """Skipped malformed records, by reason."""
+    unknown_kinds: Counter[str]
+    """Skipped records of a kind this version does not know, by kind."""
+    backwards: int
+    """Yielded records whose recv_ns is smaller than the previous yielded record's."""
+    truncated: bool
+    """The file ended inside an object, or held undecodable bytes after the header."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Open the file and read and validate the header; raise RecordingError if bad."""
+        self.path = os.fspath(path)
+        self.records = 0
+        self.malformed = Counter()
+        self.unknown_kinds = Counter()
+        self.backwards = 0
+        self.truncated = False
+        self._iterated = False
+        self._closed = True
+        try:
+            self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise RecordingError(self._open_problem(exc)) from None
+        self._closed = False
+        try:
+            self.header = self._read_header()
+        except BaseException:
+            self.close()
+            raise
+
+    def _where(self) -> str:
+        return self.path if self.path.isprintable() else repr(self.path)
+
+    def _fail(self, problem: str) -> RecordingError:
+        return RecordingError(f"{self._where()}: {problem}")
+
+    def _open_problem(self, exc: OSError) -> str:
+        if isinstance(exc, FileNotFoundError):
+            problem = "no such file"
+        elif isinstance(exc, IsADirectoryError):
+            problem = "is a directory, expected a recording file"
+        elif isinstance(exc, PermissionError):
+            problem = "permission denied"
+        else:
+            problem = f"cannot read ({' '.join(str(exc.strerror or exc).split())})"
+        return f"{self._where()}: {problem}"
+
+    def _read_header(self) -> Header:
+        try:
+            size = os.fstat(self._file.fileno()).st_size
+            head = self._file.read(512)
+            self._file.seek(0)
+        except OSError as exc:
+            raise RecordingError(self._open_problem(exc)) from None
+        if size == 0:
+            raise self._fail("not a tradebot recording (the file is empty)")
+        cap = min(max(size, _MIN_LEN_CAP), _MAX_LEN_CAP)
+        self._unpacker = msgpack.Unpacker(
+            self._file,
+            raw=False,
+            strict_map_key=False,
+            read_size=_READ_SIZE,
+            max_buffer_size=_MAX_LEN_CAP,
+            max_array_len=cap,
+            max_map_len=cap,
+        )
+        try:
+            obj: object = self._unpacker.unpack()
+        except msgpack.OutOfData:
+            if _looks_like_text(head):
+                raise self._fail(
+                    "not a tradebot recording (a text file, not MessagePack)"
+                ) from None
+            raise self._fail("not a tradebot recording (the file ends inside the header)") from None
+        except _DECODE_ERRORS as exc:
+            if _looks_like_text(head):
+                raise self._fail(
+                    "not a tradebot recording (a text file, not MessagePack)"
+                ) from None
+            detail = " ".join(str(exc).split())
+            name = type(exc).__name__
+            raise self._fail(
+                f"not a tradebot recording (not a MessagePack stream: {name}"
+                + (f": {detail})" if detail else ")")
+            ) from None
+        except OSError as exc:
+            raise RecordingError(self._open_problem(exc)) from None
+        return self._parse_header(obj, head)
+
+    def _parse_header(self, obj: object, head: bytes) -> Header:
+        if type(obj) is not dict:
+            if _looks_like_text(head):
+                raise self._fail("not a tradebot recording (a text file, not MessagePack)")
+            raise self._fail(
+                f"not a tradebot recording (first object is {_type_name(obj)} {_show(obj)}, "
+                "expected the header map)"
+            )
+        if "format" not in obj:
+            raise self._fail("not a tradebot recording (header has no 'format' key)")
+        fmt = obj["format"]
+        if fmt != FORMAT or type(fmt) is not str:
+            raise self._fail(
+                f"not a tradebot recording (header 'format' is {_show(fmt)}, expected {FORMAT!r})"
+            )
+        version = self._header_field(obj, "version", int, "an int")
+        if version > VERSION:
+            raise self._fail(
+                f"recording format version {version} is newer than this tradebot reads "
+                f"(up to {VERSION}); upgrade tradebot to replay it"
+            )
+        if version < 1:
+            raise self._fail(f"bad recording header ('version' is {version}, expected 1)")
+        venue = self._header_field(obj, "venue", str, "a str")
+        created_ns = self._header_field(obj, "created_ns", int, "an int")
+        source = self._header_field(obj, "source", str, "a str")
+        symbols = self._header_field(obj, "symbols", list, "a list of str")
+        for symbol in symbols:
+            if type(symbol) is not str:
+                raise self._fail(
+                    f"bad recording header ('symbols' holds {_type_name(symbol)} "
+                    f"{_show(symbol)}, expected a list of str)"
+                )
+        return Header(
+            version=version,
+            venue=venue,
+            created_ns=created_ns,
+            source=source,
+            symbols=tuple(symbols),
+        )
+
+    def _header_field(self, obj: dict[Any, Any], key: str, kind: type[_T], what: str) -> _T:
+        if key not in obj:
+            raise self._fail(f"bad recording header (no {key!r} key)")
+        value = obj[key]
+        if type(value) is not kind:  # exact type: True is not an int here
+            raise self._fail(
+                f"bad recording header ({key!r} is {_type_name(value)} {_show(value)}, "
+                f"expected {what})"
+            )
+        return value
+
+    def __iter__(self) -> Iterator[Record]:
+        """Yield ``(recv_ns, kind, payload)`` for every well-formed record of a known kind.
+
+        In file order; counts and skips the rest. A reader can be iterated once.
+        """
+        if self._iterated:
+            raise RuntimeError(f"{self._where()}: a RecordingReader can be iterated only once")
+        if self._closed:
+            raise RuntimeError(f"{self._where()}: the RecordingReader is closed")
+        self._iterated = True
+        return self._records()
+
+    def _records(self) -> Iterator[Record]:
+        # The replay hot path: keep the per-record work to a few exact-type checks.
+        unpacker = self._unpacker
+        malformed = self.malformed
+        unknown_kinds = self.unknown_kinds
+        prev_ns = _MIN_NS
+        try:
+            for obj in unpacker:
+                self.records += 1
+                if type(obj) is not list:
+                    malformed["record_not_array"] += 1
+                    continue
+                if len(obj) != 3:
+                    malformed["record_wrong_length"] += 1
+                    continue
+                recv_ns, kind, payload = obj
+                if type(recv_ns) is not int:
+                    malformed["recv_ns_not_int"] += 1
+                    continue
+                if kind == "ws":
+                    if type(payload) is not dict and type(payload) is not str:
+                        malformed["payload_not_map"] += 1
+                        continue
+                elif kind == "rest":
+                    problem = _rest_problem(payload)
+                    if problem is not None:
+                        malformed[problem] += 1
+                        continue
+                    if "method" not in payload:
+                        payload["method"] = "GET"
+                    if "params" not in payload:
+                        payload["params"] = {}
+                elif kind == "conn":
+                    problem = _conn_problem(payload)
+                    if problem is not None:
+                        malformed[problem] += 1
+                        continue
+                    payload.setdefault("reason", "")
+                elif type(kind) is str:
+                    unknown_kinds[kind] += 1
+                    continue
+                else:
+                    malformed["kind_not_str"] += 1
+                    continue
+                if recv_ns < prev_ns:
+                    self.backwards += 1
+                prev_ns = recv_ns
+                yield (recv_ns, kind, payload)
+        except _DECODE_ERRORS:
+            if self._closed:  # closed mid-iteration: the read failed, the data did not
+                return
+            self.truncated = True
+            malformed["undecodable"] += 1
+            return
+        except OSError as exc:
+            if self._closed:
+                return
+            raise RecordingError(self._open_problem(exc)) from None
+        # Unpacker iteration stops at end of file even when a partial object is left over.
+        if not self._closed and unpacker.tell() < os.fstat(self._file.fileno()).st_size:
+            self.truncated = True
+
+    def close(self) -> None:
+        """Close the file. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

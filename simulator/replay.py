@@ -1,0 +1,127 @@
+"""Replay: drive the engine from a recording on a virtual clock.
+
+The virtual clock is the recording's own `recv_ns`: each record is handed to the same
+`Engine` the live bot uses, with its receive time as `now_ns`. At `speed=None` (the
+CLI's `--speed max`) nothing sleeps; with `speed=N` the loop sleeps so that recorded
+time passes N times faster than real time. Either way the engine sees the same inputs
+in the same order, so the digest does not depend on the speed.
+
+`replay()` returns the run report (REPORT.md v1). A bad file raises `RecordingError`
+before anything is processed; bad records inside a good file are counted and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.recording import RecordingReader
+from tradebot.clock import perf_ns, sleep_s
+from tradebot.config import Config
+from tradebot.engine import Engine
+from tradebot.journal import Journal, JournalEntry
+from tradebot.report import build_report
+
+__all__ = ["ReplayOptions", "replay"]
+
+_PROGRESS_EVERY = 8_192
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayOptions:
+    """How to replay: pacing and where progress and journal entries go."""
+
+    speed: float | None = None  # None: as fast as possible
+    progress: Callable[[int, int], None] | None = None  # (bytes read, file size)
+    sink: Callable[[JournalEntry], None] | None = None  # the audit store, when attached
+
+
+def replay(
+    path: str | os.PathLike[str],
+    config: Config | None = None,
+    options: ReplayOptions | None = None,
+) -> dict[str, Any]:
+    """Replay the recording at `path` and return its report."""
+    opts = options or ReplayOptions()
+    journal = Journal(opts.sink)
+    started = perf_ns()
+    with RecordingReader(path) as reader:
+        engine = Engine(config, journal=journal)
+        last_ns = _drive(reader, engine, opts)
+        engine.finish(last_ns)
+        records = reader.records
+        malformed = dict(reader.malformed)
+        for kind, n in reader.unknown_kinds.items():
+            malformed[f"unknown_kind:{kind}"] = n
+        truncated = reader.truncated
+        backwards = reader.backwards
+    wall_s = (perf_ns() - started) / 1e9
+    counters = engine.counters()
+    malformed.update(counters.pop("malformed_payloads"))
+    counters["recv_ns_backwards"] = backwards
+    return build_report(
+        recording=os.fspath(path),
+        records=records,
+        malformed=malformed,
+        truncated=truncated,
+        counters=counters,
+        latency_ns=engine.latency_summary(),
+        journal=journal,
+        wall_s=wall_s,
+        extra=engine_extra(engine),
+    )
+
+
+def engine_extra(engine: Engine) -> dict[str, Any]:
+    """Report keys beyond the market counters (the decision pipeline adds its own)."""
+    extra = getattr(engine, "trading_report", None)
+    return extra() if callable(extra) else {}
+
+
+def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:
+    """Feed every record to the engine; return the last receive time."""
+    on_ws, on_rest, on_conn = engine.on_ws, engine.on_rest, engine.on_conn
+    progress = opts.progress
+    size = os.fstat(reader.fileno()).st_size if progress is not None else 0
+    pace = _Pacer(opts.speed) if opts.speed is not None else None
+    last_ns = 0
+    n = 0
+    for recv_ns, kind, payload in reader:
+        if pace is not None:
+            pace.wait_until(recv_ns)
+        if kind == "ws":
+            on_ws(recv_ns, payload)
+        elif kind == "rest":
+            on_rest(recv_ns, payload)
+        else:
+            on_conn(recv_ns, payload)
+        last_ns = recv_ns
+        n += 1
+        if progress is not None and n % _PROGRESS_EVERY == 0:
+            progress(reader.tell(), size)
+    if progress is not None:
+        progress(size, size)
+    return last_ns
+
+
+class _Pacer:
+    """Sleeps so that recorded time advances `speed` times faster than real time."""
+
+    def __init__(self, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self.speed = speed
+        self.first_recv_ns = 0
+        self.first_wall_ns = 0
+
+    def wait_until(self, recv_ns: int) -> None:
+        if self.first_recv_ns == 0:
+            self.first_recv_ns = recv_ns
+            self.first_wall_ns = perf_ns()
+            return
+        due_ns = self.first_wall_ns + (recv_ns - self.first_recv_ns) / self.speed
+        delay_s = (due_ns - perf_ns()) / 1e9
+        if delay_s > 0.0005:
+            sleep_s(delay_s)

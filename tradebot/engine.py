@@ -1,0 +1,156 @@
+"""The engine: one synchronous loop from exchange payloads to decisions.
+
+    payload -> protocol (parse) -> market state -> [decision pipeline] -> journal
+
+Live and replay feed the same `Engine` the same way: `on_ws`, `on_rest` and `on_conn`
+take a receive time (`recv_ns`, the run's clock) and a payload exactly as recorded.
+Nothing here awaits, sleeps, logs per message or reads a wall clock: `now_ns` is always
+the receive time of the payload being handled. Periodic work (freshness scans, time
+stops) runs on `tick_ms` boundaries of that same clock, fired by `advance(now_ns)`
+before a payload that is later than the next boundary, so replay and live see ticks at
+identical clock values.
+
+Processing time is measured per message and per stage with the injected `perf`
+counter (`tradebot.clock.perf_ns` by default); it never influences a decision and is
+not part of the digest.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from tradebot.clock import perf_ns
+from tradebot.config import Config
+from tradebot.journal import Journal
+from tradebot.kucoin.protocol import Parser
+from tradebot.latency import LatencyHistogram
+from tradebot.market.state import Market
+
+__all__ = ["Engine"]
+
+DEFAULT_TICK_MS = 1_000
+
+
+class Engine:
+    """The decision core. Feed it payloads in receive order; read its counters at the end."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        journal: Journal | None = None,
+        perf: Callable[[], int] = perf_ns,
+        tick_ms: int = DEFAULT_TICK_MS,
+    ) -> None:
+        self.config = config or Config()
+        self.journal = journal or Journal()
+        self.parser = Parser()
+        self.market = Market(self.journal, stale_after_ms=self.config.quality.stale_after_ms)
+        self.perf = perf
+        self.tick_ns = tick_ms * 1_000_000
+        self.next_tick_ns = 0
+        self.now_ns = 0
+        self.conn_events: Counter[str] = Counter()
+        self.latency = LatencyHistogram()
+        self.stage_latency: dict[str, LatencyHistogram] = {
+            "parse": LatencyHistogram(),
+            "state": LatencyHistogram(),
+        }
+        self._parse_ws = self.parser.parse_ws
+        self._apply = self.market.apply
+        self._lat_parse = self.stage_latency["parse"].record
+        self._lat_state = self.stage_latency["state"].record
+        self._lat_message = self.latency.record
+
+    # --- input ----------------------------------------------------------------------
+
+    def on_ws(self, recv_ns: int, msg: Any) -> None:
+        """One WebSocket message (decoded JSON, or the text of a frame that was not JSON)."""
+        perf = self.perf
+        t0 = perf()
+        if recv_ns >= self.next_tick_ns:
+            self.advance(recv_ns)
+        self.now_ns = recv_ns
+        event = self._parse_ws(msg)
+        t1 = perf()
+        if event is not None:
+            self._apply(event, recv_ns)
+            t2 = perf()
+            self._lat_state(t2 - t1)
+        else:
+            t2 = t1
+        self._lat_parse(t1 - t0)
+        self._lat_message(t2 - t0)
+
+    def on_rest(self, recv_ns: int, answer: dict[str, Any]) -> None:
+        """One REST answer as recorded: `{"method", "path", "params", "status", "body"}`."""
+        t0 = self.perf()
+        if recv_ns >= self.next_tick_ns:
+            self.advance(recv_ns)
+        self.now_ns = recv_ns
+        event = self.parser.parse_rest(answer)
+        if event is not None:
+            self._apply(event, recv_ns)
+        self._lat_message(self.perf() - t0)
+
+    def on_conn(self, recv_ns: int, info: dict[str, Any]) -> None:
+        """A connection lifecycle record: `{"event": "open"|"close"|"error", "conn", "reason"}`."""
+        if recv_ns >= self.next_tick_ns:
+            self.advance(recv_ns)
+        self.now_ns = recv_ns
+        event = str(info.get("event"))
+        self.conn_events[event] += 1
+        if event in ("close", "error"):
+            self.market.connection_lost(recv_ns, int(info.get("conn", 0)), str(info.get("reason", "")))
+
+    # --- time -------------------------------------------------------------------------
+
+    def advance(self, now_ns: int) -> None:
+        """Run every periodic tick due at or before `now_ns`, each at its own boundary time."""
+        if self.next_tick_ns == 0:
+            self.next_tick_ns = (now_ns // self.tick_ns + 1) * self.tick_ns
+            return
+        while self.next_tick_ns <= now_ns:
+            self._tick(self.next_tick_ns)
+            self.next_tick_ns += self.tick_ns
+
+    def _tick(self, tick_ns: int) -> None:
+        self.market.scan_stale(tick_ns)
+
+    def finish(self, end_ns: int) -> None:
+        """End of input at `end_ns`: run the ticks that are due."""
+        if end_ns:
+            self.advance(end_ns)
+
+    # --- results ------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, Any]:
+        """The run's derived figures (deterministic: no timing in here)."""
+        market = self.market
+        books = [st.book for st in market.symbols.values()]
+        return {
+            "messages_by_topic": dict(sorted(self.parser.topics.items())),
+            "rest_by_endpoint": dict(sorted(self.parser.rest.items())),
+            "rest_errors": dict(sorted(self.parser.rest_errors.items())),
+            "control_messages": dict(sorted(self.parser.control.items())),
+            "connection_events": dict(sorted(self.conn_events.items())),
+            "malformed_payloads": dict(sorted(self.parser.rejects.items())),
+            "sequence_gaps": sum(b.gaps for b in books),
+            "crossed_books": sum(b.crossed for b in books),
+            "book_resyncs": sum(b.resyncs for b in books),
+            "stale_periods": market.stale_periods,
+            "listings": list(market.listings),
+            "delistings": list(market.delistings),
+            "symbols_seen": len(market.symbols),
+            "books_in_sync": sum(1 for b in books if b.in_sync),
+        }
+
+    def latency_summary(self) -> dict[str, Any]:
+        """Processing-time percentiles in ns: per message and per stage."""
+        return {
+            "message": self.latency.summary(),
+            "stages": {name: h.summary() for name, h in self.stage_latency.items()},
+        }
+

@@ -1,0 +1,65 @@
+"""Which contracts exist, and when they were listed or delisted.
+
+KuCoin has no listing or delisting push: the only signal is the contracts/active list,
+polled and compared (see docs/kucoin-protocol notes). `ContractTable.update` takes one
+answer and says which symbols are new and which left `Open` or disappeared.
+
+The first answer is the baseline: what is there at the start is not a listing. After
+that, a symbol not seen before is a listing (whatever its status); a symbol that was
+`Open` and now has another status, or is missing, is a delisting. A delisted symbol that
+comes back `Open` is listed again. Within one answer, symbols are reported sorted by
+name so the order never depends on the exchange's list order.
+"""
+
+from __future__ import annotations
+
+from tradebot.kucoin.events import Contract
+
+__all__ = ["OPEN", "ContractTable"]
+
+OPEN = "Open"
+
+
+class ContractTable:
+    """The latest known contract per symbol, plus listing and delisting bookkeeping."""
+
+    __slots__ = ("by_symbol", "delisted", "listed_at_ns", "syncs")
+
+    def __init__(self) -> None:
+        self.by_symbol: dict[str, Contract] = {}
+        self.listed_at_ns: dict[str, int] = {}
+        self.delisted: set[str] = set()
+        self.syncs = 0
+
+    def update(self, contracts: list[Contract], now_ns: int) -> tuple[list[str], list[str]]:
+        """Apply one contracts/active answer; return (listed, delisted) symbols, sorted."""
+        fresh = {c.symbol: c for c in contracts}
+        first = self.syncs == 0
+        self.syncs += 1
+        listed: list[str] = []
+        delisted: list[str] = []
+        for symbol in sorted(fresh):
+            contract = fresh[symbol]
+            before = self.by_symbol.get(symbol)
+            if not first and (before is None or (symbol in self.delisted and contract.status == OPEN)):
+                listed.append(symbol)
+                self.listed_at_ns[symbol] = now_ns
+                self.delisted.discard(symbol)
+            elif before is not None and before.status == OPEN and contract.status != OPEN:
+                delisted.append(symbol)
+                self.delisted.add(symbol)
+            self.by_symbol[symbol] = contract
+        for symbol in sorted(self.by_symbol.keys() - fresh.keys()):
+            if symbol not in self.delisted:
+                delisted.append(symbol)
+                self.delisted.add(symbol)
+        delisted.sort()
+        return listed, delisted
+
+    def is_open(self, symbol: str) -> bool:
+        """True when the latest answer lists `symbol` as Open and it has not been delisted."""
+        contract = self.by_symbol.get(symbol)
+        return contract is not None and contract.status == OPEN and symbol not in self.delisted
+
+    def get(self, symbol: str) -> Contract | None:
+        return self.by_symbol.get(symbol)

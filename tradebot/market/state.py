@@ -1,0 +1,301 @@
+"""Market state: what we currently know about every symbol, and when we learned it.
+
+`Market.apply(event, now_ns)` folds one protocol event into the per-symbol
+`SymbolState` (best bid/ask, the level-2 book, last trade, mark/index price, funding,
+24 h statistics) and stamps each field group with `now_ns`, the receive time, so
+freshness is judged in the run's own clock (replay: the recording's time). It also
+keeps the contract table (listings, delistings), counts stale periods and journals
+every market fact worth a digest line.
+
+Top of book comes from whichever source spoke last: a ticker, a depth push, or the
+level-2 book after an applied change that touched the top. Synchronous, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tradebot.journal import Journal
+from tradebot.kucoin.events import (
+    BookDepth,
+    BookSnapshot,
+    ContractsActive,
+    FundingRate,
+    FundingSettlement,
+    Level2Change,
+    MarkIndexPrice,
+    Side,
+    Snapshot24h,
+    Ticker,
+    Trade,
+)
+from tradebot.market.book import APPLIED, BUFFERED, STALE, OrderBook
+from tradebot.market.contracts import ContractTable
+
+__all__ = ["Market", "SymbolState"]
+
+DEFAULT_STALE_AFTER_MS = 5_000
+
+
+class SymbolState:
+    """Everything known about one symbol. `*_ns` fields are receive times (0 = never)."""
+
+    __slots__ = (
+        "ask",
+        "ask_size",
+        "bid",
+        "bid_size",
+        "book",
+        "funding_ns",
+        "funding_rate",
+        "index_price",
+        "last_price",
+        "last_side",
+        "last_size",
+        "mark_ns",
+        "mark_price",
+        "next_funding_ns",
+        "quote_ns",
+        "stale",
+        "stats_ns",
+        "symbol",
+        "trade_ns",
+        "turnover_24h",
+        "volume_24h",
+    )
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.book = OrderBook(symbol)
+        self.bid = 0.0
+        self.bid_size = 0.0
+        self.ask = 0.0
+        self.ask_size = 0.0
+        self.quote_ns = 0
+        self.last_price = 0.0
+        self.last_size = 0.0
+        self.last_side = 0
+        self.trade_ns = 0
+        self.mark_price = 0.0
+        self.index_price = 0.0
+        self.mark_ns = 0
+        self.funding_rate: float | None = None
+        self.funding_ns = 0
+        self.next_funding_ns = 0
+        self.volume_24h: float | None = None
+        self.turnover_24h: float | None = None
+        self.stats_ns = 0
+        self.stale = False
+
+    def mid(self) -> float:
+        """Mid price from the current top of book; 0.0 when a side is missing."""
+        if self.bid > 0.0 and self.ask > 0.0:
+            return (self.bid + self.ask) * 0.5
+        return 0.0
+
+    def spread_bps(self) -> float:
+        """Spread over mid in basis points; inf when a side is missing."""
+        mid = self.mid()
+        if mid <= 0.0:
+            return float("inf")
+        return (self.ask - self.bid) / mid * 10_000.0
+
+
+class Market:
+    """All symbols' state plus contracts; applies events in order.
+
+    Counters for the report: `stale_periods`, `listings`, `delistings` (in the order
+    seen), and the books' own gap and resync counts (`sequence_gaps()`, `resyncs()`).
+    """
+
+    def __init__(self, journal: Journal, *, stale_after_ms: int = DEFAULT_STALE_AFTER_MS) -> None:
+        self.journal = journal
+        self.stale_after_ns = stale_after_ms * 1_000_000
+        self.symbols: dict[str, SymbolState] = {}
+        self.contracts = ContractTable()
+        self.listings: list[str] = []
+        self.delistings: list[str] = []
+        self.stale_periods = 0
+        self.disconnects = 0
+        self._apply: dict[type, Callable[[Any, int], SymbolState | None]] = {
+            Level2Change: self._on_level2,
+            Ticker: self._on_ticker,
+            Trade: self._on_trade,
+            BookDepth: self._on_depth,
+            BookSnapshot: self._on_snapshot,
+            MarkIndexPrice: self._on_mark,
+            FundingRate: self._on_funding_rate,
+            FundingSettlement: self._on_funding_settlement,
+            Snapshot24h: self._on_stats,
+            ContractsActive: self._on_contracts,
+        }
+
+    def apply(self, event: object, now_ns: int) -> SymbolState | None:
+        """Fold one event in; return the symbol state it touched (None for other events)."""
+        handler = self._apply.get(type(event))
+        if handler is None:
+            return None
+        return handler(event, now_ns)
+
+    def state(self, symbol: str) -> SymbolState:
+        st = self.symbols.get(symbol)
+        if st is None:
+            st = self.symbols[symbol] = SymbolState(symbol)
+        return st
+
+    # --- quotes and books ---------------------------------------------------------------
+
+    def _quoted(self, st: SymbolState, now_ns: int) -> None:
+        prev = st.quote_ns
+        if st.stale:
+            st.stale = False
+            self.journal.record(now_ns, "fresh", st.symbol)
+        elif prev and now_ns - prev > self.stale_after_ns and self.contracts.is_open(st.symbol):
+            # Went stale and came back between two scans: still a stale period.
+            self.stale_periods += 1
+            self.journal.record(now_ns, "stale", st.symbol, since_ns=prev)
+            self.journal.record(now_ns, "fresh", st.symbol)
+        st.quote_ns = now_ns
+
+    def _on_level2(self, ev: Level2Change, now_ns: int) -> SymbolState:
+        st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
+        book = st.book
+        code = book.apply_change(ev.sequence, ev.side, ev.price, ev.size)
+        if code == APPLIED:
+            if ev.side is Side.BUY:
+                if ev.price >= st.bid or st.bid == 0.0:
+                    top = book.best_bid()
+                    st.bid, st.bid_size = top if top is not None else (0.0, 0.0)
+            elif ev.price <= st.ask or st.ask == 0.0:
+                top = book.best_ask()
+                st.ask, st.ask_size = top if top is not None else (0.0, 0.0)
+            self._quoted(st, now_ns)
+        elif code != STALE and code != BUFFERED:
+            self.journal.record(now_ns, "book_lost", ev.symbol, seq=ev.sequence, why=code)
+        return st
+
+    def _on_snapshot(self, ev: BookSnapshot, now_ns: int) -> SymbolState:
+        st = self.state(ev.symbol)
+        resyncs = st.book.resyncs
+        if st.book.apply_snapshot(ev.sequence, ev.bids, ev.asks):
+            bid, ask = st.book.best_bid(), st.book.best_ask()
+            st.bid, st.bid_size = bid if bid is not None else (0.0, 0.0)
+            st.ask, st.ask_size = ask if ask is not None else (0.0, 0.0)
+            self._quoted(st, now_ns)
+            if st.book.resyncs != resyncs:
+                self.journal.record(now_ns, "book_resync", ev.symbol, seq=st.book.sequence)
+        return st
+
+    def _on_ticker(self, ev: Ticker, now_ns: int) -> SymbolState:
+        st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
+        st.bid = ev.bid
+        st.bid_size = ev.bid_size
+        st.ask = ev.ask
+        st.ask_size = ev.ask_size
+        if ev.last_price > 0.0:
+            st.last_price = ev.last_price
+            st.last_size = ev.last_size
+            st.trade_ns = now_ns
+        self._quoted(st, now_ns)
+        return st
+
+    def _on_depth(self, ev: BookDepth, now_ns: int) -> SymbolState:
+        st = self.state(ev.symbol)
+        if ev.bids and ev.asks:
+            st.bid, st.bid_size = ev.bids[0]
+            st.ask, st.ask_size = ev.asks[0]
+            self._quoted(st, now_ns)
+        return st
+
+    def _on_trade(self, ev: Trade, now_ns: int) -> SymbolState:
+        st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
+        st.last_price = ev.price
+        st.last_size = ev.size
+        st.last_side = ev.side
+        st.trade_ns = now_ns
+        return st
+
+    # --- reference prices, funding, stats -------------------------------------------------
+
+    def _on_mark(self, ev: MarkIndexPrice, now_ns: int) -> SymbolState:
+        st = self.state(ev.symbol)
+        st.mark_price = ev.mark_price
+        st.index_price = ev.index_price
+        st.mark_ns = now_ns
+        return st
+
+    def _on_funding_rate(self, ev: FundingRate, now_ns: int) -> SymbolState:
+        st = self.state(ev.symbol)
+        st.funding_rate = ev.funding_rate
+        st.funding_ns = now_ns
+        return st
+
+    def _on_funding_settlement(self, ev: FundingSettlement, now_ns: int) -> SymbolState:
+        st = self.state(ev.symbol)
+        st.funding_rate = ev.funding_rate
+        st.funding_ns = now_ns
+        if ev.phase == "end" and st.next_funding_ns <= ev.funding_time_ns:
+            st.next_funding_ns = 0  # passed; the next contracts answer says when the next is
+        return st
+
+    def _on_stats(self, ev: Snapshot24h, now_ns: int) -> SymbolState:
+        st = self.state(ev.symbol)
+        st.volume_24h = ev.volume_24h
+        st.turnover_24h = ev.turnover_24h
+        st.stats_ns = now_ns
+        if st.last_price == 0.0:
+            st.last_price = ev.last_price
+        return st
+
+    def _on_contracts(self, ev: ContractsActive, now_ns: int) -> None:
+        listed, delisted = self.contracts.update(ev.contracts, now_ns)
+        for contract in ev.contracts:
+            st = self.symbols.get(contract.symbol)
+            if st is None:
+                continue
+            if contract.next_funding_in_ms is not None:
+                st.next_funding_ns = now_ns + contract.next_funding_in_ms * 1_000_000
+            if contract.funding_rate is not None and st.funding_rate is None:
+                st.funding_rate = contract.funding_rate
+            if st.volume_24h is None and contract.volume_24h is not None:
+                st.volume_24h = contract.volume_24h
+                st.turnover_24h = contract.turnover_24h
+        for symbol in listed:
+            self.listings.append(symbol)
+            self.journal.record(now_ns, "listing", symbol)
+        for symbol in delisted:
+            self.delistings.append(symbol)
+            self.journal.record(now_ns, "delisting", symbol)
+        return None
+
+    # --- connection lifecycle and freshness -------------------------------------------------
+
+    def connection_lost(self, now_ns: int, conn: int, reason: str) -> None:
+        """A market-data connection closed: every book is untrustworthy until resynced.
+
+        The recording does not say which symbols a connection carried, so all books are
+        invalidated; the live feed fetches snapshots after reconnecting, and replay applies
+        the ones it recorded.
+        """
+        self.disconnects += 1
+        self.journal.record(now_ns, "disconnect", "", conn=conn, reason=reason)
+        for st in self.symbols.values():
+            if st.book.in_sync:
+                st.book.invalidate()
+
+    def scan_stale(self, now_ns: int) -> None:
+        """Mark symbols whose quotes are older than the freshness limit; count each period."""
+        limit = self.stale_after_ns
+        is_open = self.contracts.is_open
+        for st in self.symbols.values():
+            if not st.stale and st.quote_ns and now_ns - st.quote_ns > limit and is_open(st.symbol):
+                st.stale = True
+                self.stale_periods += 1
+                self.journal.record(now_ns, "stale", st.symbol, since_ns=st.quote_ns)
+
+    def sequence_gaps(self) -> int:
+        return sum(st.book.gaps + st.book.crossed for st in self.symbols.values())
+
+    def resyncs(self) -> int:
+        return sum(st.book.resyncs for st in self.symbols.values())
