@@ -76,8 +76,9 @@ _EMPTY: Final[dict[str, object]] = {}  # only read, never handed out
 # The smallest int MessagePack can carry: every recv_ns compares >= to it.
 _MIN_NS: Final = -(1 << 63)
 _READ_SIZE: Final = 1 << 20
-# Cap on array / map / str lengths the unpacker accepts: a declared length cannot honestly
-# exceed the file size, and the cap stops a corrupt length prefix from allocating gigabytes.
+# Cap on the array / map lengths the unpacker accepts (it allocates a declared length up
+# front): an honest length cannot exceed the file size, and the cap stops a corrupt length
+# prefix from allocating gigabytes. Strings and binaries are bounded by max_buffer_size.
 _MIN_LEN_CAP: Final = 1 << 20
 _MAX_LEN_CAP: Final = 100 * 1024 * 1024
 # What msgpack raises on bytes it cannot decode (FormatError, StackError, BufferFull,
@@ -291,6 +292,22 @@ def _looks_like_text(head: bytes) -> bool:
     return bool(text) and all(ch.isprintable() or ch in "\t\n\r" for ch in text)
 
 
+def _at_object_boundary(unpacker: Any) -> bool:
+    """Whether an exhausted feed-mode `unpacker` holds no part of an unfinished object.
+
+    Iteration stops the same way at a clean end and inside an object, and `tell()` counts
+    the bytes of a partial object too. So feed a nil: at a boundary it comes straight back
+    as None; inside an object it is swallowed by that object (a container, str or number can
+    never decode as None), which then is still incomplete, completes as something else, or
+    fails to decode.
+    """
+    try:
+        unpacker.feed(b"\xc0")
+        return unpacker.unpack() is None
+    except (msgpack.OutOfData, *_DECODE_ERRORS):
+        return False
+
+
 class RecordingReader:
     """Iterates a recording's records; counts bad ones instead of raising."""
 
@@ -311,7 +328,8 @@ class RecordingReader:
     path: str
     header: Header
     records: int
-    """Objects read after the header: every kind, malformed ones included."""
+    """Objects read after the header: every kind, malformed ones included (a truncated or
+    undecodable tail is not an object)."""
     malformed: Counter[str]
     """Skipped malformed records, by reason."""
     unknown_kinds: Counter[str]
@@ -362,43 +380,50 @@ class RecordingReader:
     def _read_header(self) -> Header:
         try:
             size = os.fstat(self._file.fileno()).st_size
-            head = self._file.read(512)
-            self._file.seek(0)
         except OSError as exc:
             raise RecordingError(self._open_problem(exc)) from None
-        if size == 0:
-            raise self._fail("not a tradebot recording (the file is empty)")
         cap = min(max(size, _MIN_LEN_CAP), _MAX_LEN_CAP)
-        self._unpacker = msgpack.Unpacker(
-            self._file,
+        # Fed by hand rather than given the file: at the end of the file, feeding a sentinel
+        # tells a clean end from one inside an object (see `_records`).
+        unpacker = msgpack.Unpacker(
             raw=False,
             strict_map_key=False,
-            read_size=_READ_SIZE,
             max_buffer_size=_MAX_LEN_CAP,
             max_array_len=cap,
             max_map_len=cap,
         )
-        try:
-            obj: object = self._unpacker.unpack()
-        except msgpack.OutOfData:
-            if _looks_like_text(head):
+        self._unpacker = unpacker
+        head = b""
+        while True:
+            try:
+                chunk = self._file.read(_READ_SIZE)
+            except OSError as exc:
+                raise RecordingError(self._open_problem(exc)) from None
+            if not chunk:
+                if not head:
+                    raise self._fail("not a tradebot recording (the file is empty)")
+                if _looks_like_text(head):
+                    raise self._fail("not a tradebot recording (a text file, not MessagePack)")
+                raise self._fail("not a tradebot recording (the file ends inside the header)")
+            if not head:
+                head = chunk[:512]
+            try:
+                unpacker.feed(chunk)
+                obj: object = unpacker.unpack()
+                break
+            except msgpack.OutOfData:
+                continue
+            except _DECODE_ERRORS as exc:
+                if _looks_like_text(head):
+                    raise self._fail(
+                        "not a tradebot recording (a text file, not MessagePack)"
+                    ) from None
+                detail = " ".join(str(exc).split())
+                name = type(exc).__name__
                 raise self._fail(
-                    "not a tradebot recording (a text file, not MessagePack)"
+                    f"not a tradebot recording (not a MessagePack stream: {name}"
+                    + (f": {detail})" if detail else ")")
                 ) from None
-            raise self._fail("not a tradebot recording (the file ends inside the header)") from None
-        except _DECODE_ERRORS as exc:
-            if _looks_like_text(head):
-                raise self._fail(
-                    "not a tradebot recording (a text file, not MessagePack)"
-                ) from None
-            detail = " ".join(str(exc).split())
-            name = type(exc).__name__
-            raise self._fail(
-                f"not a tradebot recording (not a MessagePack stream: {name}"
-                + (f": {detail})" if detail else ")")
-            ) from None
-        except OSError as exc:
-            raise RecordingError(self._open_problem(exc)) from None
         return self._parse_header(obj, head)
 
     def _parse_header(self, obj: object, head: bytes) -> Header:
@@ -412,7 +437,7 @@ class RecordingReader:
         if "format" not in obj:
             raise self._fail("not a tradebot recording (header has no 'format' key)")
         fmt = obj["format"]
-        if fmt != FORMAT or type(fmt) is not str:
+        if fmt != FORMAT:
             raise self._fail(
                 f"not a tradebot recording (header 'format' is {_show(fmt)}, expected {FORMAT!r})"
             )
@@ -468,51 +493,59 @@ class RecordingReader:
     def _records(self) -> Iterator[Record]:
         # The replay hot path: keep the per-record work to a few exact-type checks.
         unpacker = self._unpacker
+        read = self._file.read
         malformed = self.malformed
         unknown_kinds = self.unknown_kinds
         prev_ns = _MIN_NS
         try:
-            for obj in unpacker:
-                self.records += 1
-                if type(obj) is not list:
-                    malformed["record_not_array"] += 1
-                    continue
-                if len(obj) != 3:
-                    malformed["record_wrong_length"] += 1
-                    continue
-                recv_ns, kind, payload = obj
-                if type(recv_ns) is not int:
-                    malformed["recv_ns_not_int"] += 1
-                    continue
-                if kind == "ws":
-                    if type(payload) is not dict and type(payload) is not str:
-                        malformed["payload_not_map"] += 1
+            while True:
+                for obj in unpacker:
+                    self.records += 1
+                    if type(obj) is not list:
+                        malformed["record_not_array"] += 1
                         continue
-                elif kind == "rest":
-                    problem = _rest_problem(payload)
-                    if problem is not None:
-                        malformed[problem] += 1
+                    try:
+                        recv_ns, kind, payload = obj
+                    except ValueError:
+                        malformed["record_wrong_length"] += 1
                         continue
-                    if "method" not in payload:
-                        payload["method"] = "GET"
-                    if "params" not in payload:
-                        payload["params"] = {}
-                elif kind == "conn":
-                    problem = _conn_problem(payload)
-                    if problem is not None:
-                        malformed[problem] += 1
+                    if type(recv_ns) is not int:
+                        malformed["recv_ns_not_int"] += 1
                         continue
-                    payload.setdefault("reason", "")
-                elif type(kind) is str:
-                    unknown_kinds[kind] += 1
-                    continue
-                else:
-                    malformed["kind_not_str"] += 1
-                    continue
-                if recv_ns < prev_ns:
-                    self.backwards += 1
-                prev_ns = recv_ns
-                yield (recv_ns, kind, payload)
+                    if kind == "ws":
+                        if type(payload) is not dict and type(payload) is not str:
+                            malformed["payload_not_map"] += 1
+                            continue
+                    elif kind == "rest":
+                        problem = _rest_problem(payload)
+                        if problem is not None:
+                            malformed[problem] += 1
+                            continue
+                        if "method" not in payload:
+                            payload["method"] = "GET"
+                        if "params" not in payload:
+                            payload["params"] = {}
+                    elif kind == "conn":
+                        problem = _conn_problem(payload)
+                        if problem is not None:
+                            malformed[problem] += 1
+                            continue
+                        if "reason" not in payload:
+                            payload["reason"] = ""
+                    elif type(kind) is str:
+                        unknown_kinds[kind] += 1
+                        continue
+                    else:
+                        malformed["kind_not_str"] += 1
+                        continue
+                    if recv_ns < prev_ns:
+                        self.backwards += 1
+                    prev_ns = recv_ns
+                    yield (recv_ns, kind, payload)
+                chunk = read(_READ_SIZE)
+                if not chunk:
+                    break
+                unpacker.feed(chunk)
         except _DECODE_ERRORS:
             if self._closed:  # closed mid-iteration: the read failed, the data did not
                 return
@@ -523,9 +556,15 @@ class RecordingReader:
             if self._closed:
                 return
             raise RecordingError(self._open_problem(exc)) from None
-        # Unpacker iteration stops at end of file even when a partial object is left over.
-        if not self._closed and unpacker.tell() < os.fstat(self._file.fileno()).st_size:
-            self.truncated = True
+        self.truncated = not _at_object_boundary(unpacker)
+
+    def tell(self) -> int:
+        """Bytes of the file consumed so far (for progress reports)."""
+        return int(self._unpacker.tell())
+
+    def fileno(self) -> int:
+        """The file descriptor of the open recording (for `os.fstat`, say)."""
+        return self._file.fileno()
 
     def close(self) -> None:
         """Close the file. Idempotent."""
