@@ -36,6 +36,7 @@ class ReplayOptions:
     speed: float | None = None  # None: as fast as possible
     progress: Callable[[int, int], None] | None = None  # (bytes read, file size)
     sink: Callable[[JournalEntry], None] | None = None  # the audit store, when attached
+    trading: bool = True  # False: market core only (no decisions), for benchmarks
 
 
 def replay(
@@ -48,7 +49,7 @@ def replay(
     journal = Journal(opts.sink)
     started = perf_ns()
     with RecordingReader(path) as reader:
-        engine = Engine(config, journal=journal)
+        engine = Engine(config, journal=journal, trading=opts.trading)
         last_ns = _drive(reader, engine, opts)
         engine.finish(last_ns)
         records = reader.records
@@ -70,14 +71,8 @@ def replay(
         latency_ns=engine.latency_summary(),
         journal=journal,
         wall_s=wall_s,
-        extra=engine_extra(engine),
+        extra=engine.trading_report(),
     )
-
-
-def engine_extra(engine: Engine) -> dict[str, Any]:
-    """Report keys beyond the market counters (the decision pipeline adds its own)."""
-    extra = getattr(engine, "trading_report", None)
-    return extra() if callable(extra) else {}
 
 
 def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:
@@ -87,8 +82,7 @@ def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:
     size = os.fstat(reader.fileno()).st_size if progress is not None else 0
     pace = _Pacer(opts.speed) if opts.speed is not None else None
     last_ns = 0
-    n = 0
-    for recv_ns, kind, payload in reader:
+    for n, (recv_ns, kind, payload) in enumerate(reader, 1):
         if pace is not None:
             pace.wait_until(recv_ns)
         if kind == "ws":
@@ -98,7 +92,6 @@ def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:
         else:
             on_conn(recv_ns, payload)
         last_ns = recv_ns
-        n += 1
         if progress is not None and n % _PROGRESS_EVERY == 0:
             progress(reader.tell(), size)
     if progress is not None:

@@ -408,7 +408,7 @@ def test_depth_within_bps(deep_book: OrderBook) -> None:
     assert deep_book.depth_within_bps(250) == (3.0, 9.0)
     # 350 bps -> bids >= 96.5, asks <= 103.5
     assert deep_book.depth_within_bps(350) == (6.0, 15.0)
-    # 1000 bps -> bids >= 90, asks <= 110: everything
+    # 1000.5 bps -> bids >= 89.995, asks <= 110.005: everything
     assert deep_book.depth_within_bps(1000.5) == (16.0, 35.0)
     assert deep_book.depth_within_bps(50) == (0.0, 0.0)
 
@@ -444,15 +444,13 @@ Model = tuple[dict[float, float], dict[float, float]]
 BASE_SEQUENCE = 1_000
 TICK = 0.5
 
-ops = st.lists(
-    st.tuples(
-        st.booleans(),  # bid?
-        st.integers(-20, 20),  # price offset in ticks from 100
-        st.one_of(st.just(0.0), st.integers(1, 50).map(float)),
-    ),
-    min_size=1,
-    max_size=80,
+op = st.tuples(
+    st.booleans(),  # bid?
+    st.integers(-20, 20),  # price offset in ticks from 100
+    st.one_of(st.just(0.0), st.integers(1, 50).map(float)),  # 0 removes the level
 )
+ops = st.lists(op, min_size=1, max_size=80)
+long_ops = st.lists(op, min_size=10, max_size=80)
 
 
 def exchange(operations: list[tuple[bool, int, float]]) -> tuple[list[Change], list[Model]]:
@@ -497,15 +495,20 @@ def snapshot_at(states: list[Model], sequence: int) -> tuple[Levels, Levels]:
 
 def assert_consistent(book: OrderBook, states: list[Model]) -> None:
     """Never crossed; out of sync means empty; in sync means exactly the model book."""
+    bid_levels, ask_levels = book.levels(Side.BUY), book.levels(Side.SELL)
+    assert book.best_bid() == (bid_levels[0] if bid_levels else None)
+    assert book.best_ask() == (ask_levels[0] if ask_levels else None)
     bid, ask = book.best_bid_price(), book.best_ask_price()
+    assert bid == (bid_levels[0][0] if bid_levels else 0.0)
+    assert ask == (ask_levels[0][0] if ask_levels else 0.0)
     if bid and ask:
         assert bid < ask, "crossed book"
     if not book.in_sync:
         assert len(book) == 0
         return
     bids, asks = states[book.sequence - BASE_SEQUENCE]
-    assert book.levels(Side.BUY) == sorted(bids.items(), reverse=True)
-    assert book.levels(Side.SELL) == sorted(asks.items())
+    assert bid_levels == sorted(bids.items(), reverse=True)
+    assert ask_levels == sorted(asks.items())
 
 
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -541,7 +544,7 @@ def test_valid_stream_tracks_the_exchange_exactly(
 
 
 @FAST
-@given(operations=ops.filter(lambda o: len(o) >= 10), data=st.data())
+@given(operations=long_ops, data=st.data())
 def test_faulty_stream_never_diverges_silently(
     operations: list[tuple[bool, int, float]], data: st.DataObject
 ) -> None:

@@ -1,8 +1,9 @@
 """The `tradebot` command line.
 
-Commands: `replay` (paper-trade a recording), `synth` (generate a recording), `config`
-(print the effective configuration). Errors a user can act on (`TradebotError`) print
-one line on stderr and exit 1; nothing prints a traceback for a bad file or a bad value.
+Commands: `replay` (paper-trade a recording), `report` (show a run from the audit
+database), `synth` (generate a recording), `config` (print the effective configuration).
+Errors a user can act on (`TradebotError`) print one line on stderr and exit 1; nothing
+prints a traceback for a bad file or a bad value.
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ set_option = click.option(
 )
 
 
+db_option = click.option(
+    "--db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Audit database (default: tradebot.sqlite in $TRADEBOT_DATA_DIR, else"
+    " $XDG_DATA_HOME/tradebot, else ~/.local/share/tradebot).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tradebot")
 def main() -> None:
@@ -67,11 +76,18 @@ def main() -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=True))
-@click.option("--report-json", type=click.Path(path_type=Path, dir_okay=False), help="Write the run report as JSON.")
+@click.option(
+    "--report-json",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the run report as JSON.",
+)
 @click.option("--speed", default="max", show_default=True, help="'max', or N times real time.")
 @config_option
 @set_option
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+)
+@db_option
 def replay(
     path: Path,
     report_json: Path | None,
@@ -79,14 +95,26 @@ def replay(
     config_path: Path | None,
     overrides: tuple[str, ...],
     progress: bool | None,
+    db: Path | None,
 ) -> None:
-    """Replay the recording at PATH through the trading core and summarise the run."""
+    """Paper-trade the recording at PATH through the trading core and summarise the run.
+
+    Every decision goes to the audit database (see --db); `tradebot report` shows it.
+    """
+    from simulator.recording import RecordingReader
     from simulator.replay import ReplayOptions
     from simulator.replay import replay as run_replay
+    from tradebot.clock import wall_ns
     from tradebot.report import render_summary
+    from tradebot.store import AuditStore, default_db_path
 
     pace = _speed(speed)
     config = _load(config_path, overrides)
+    try:
+        RecordingReader(path).close()  # a bad file fails here, before a run is recorded
+        store = AuditStore(db if db is not None else default_db_path())
+    except TradebotError as exc:
+        raise _fail(exc) from None
     show_progress = sys.stderr.isatty() if progress is None else progress
     bar: Any = None
     if show_progress:
@@ -98,9 +126,21 @@ def replay(
             bar.length = total
             bar.update(done - bar.pos)
 
-    options = ReplayOptions(speed=pace, progress=on_progress if bar is not None else None)
+    options = ReplayOptions(
+        speed=pace, progress=on_progress if bar is not None else None, sink=store.add
+    )
     try:
-        report = run_replay(path, config, options)
+        with store:
+            run_id = store.begin_run(
+                mode="replay",
+                source=str(path),
+                config_toml=to_toml(config),
+                started_wall_ns=wall_ns(),
+            )
+            report = run_replay(path, config, options)
+            report["run_id"] = run_id
+            report["db"] = str(store.path)
+            store.end_run(status="finished", report=report, ended_wall_ns=wall_ns())
     except TradebotError as exc:
         raise _fail(exc) from None
     finally:
@@ -115,6 +155,21 @@ def replay(
     if report_json is not None:
         _write_json(report_json, report)
     click.echo(render_summary(report))
+    click.echo(f"audit        run {report['run_id']} in {report['db']} (tradebot report)")
+
+
+@main.command()
+@db_option
+@click.option("--run", "run_id", type=int, help="Run id (default: the latest run).")
+def report(db: Path | None, run_id: int | None) -> None:
+    """Show a run's trades, PnL, fees, drawdown and win rate from the audit database."""
+    from tradebot.report_view import render_report
+    from tradebot.store import default_db_path
+
+    try:
+        click.echo(render_report(db if db is not None else default_db_path(), run_id))
+    except TradebotError as exc:
+        raise _fail(exc) from None
 
 
 def _write_json(path: Path, report: dict[str, Any]) -> None:

@@ -34,7 +34,9 @@ __all__ = [
 ]
 
 
-def _limits(lo: float | None = None, hi: float | None = None, *, choices: tuple[str, ...] = ()) -> Any:
+def _limits(
+    lo: float | None = None, hi: float | None = None, *, choices: tuple[str, ...] = ()
+) -> Any:
     return {"lo": lo, "hi": hi, "choices": choices}
 
 
@@ -127,7 +129,7 @@ class Config:
     paper: PaperConfig = field(default_factory=PaperConfig)
 
 
-_SECTIONS = {f.name: f.default_factory for f in fields(Config)}  # type: ignore[misc]
+_SECTIONS = {f.name: f.default_factory for f in fields(Config)}
 
 
 def _describe(kind: type, meta: dict[str, Any]) -> str:
@@ -209,7 +211,9 @@ def _cross_check(config: Config) -> None:
         )
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
     """The defaults, then the TOML file at `path` (if any), then `section.key=value` overrides."""
     config = Config()
     if path is not None:

@@ -1,6 +1,6 @@
 """The engine: one synchronous loop from exchange payloads to decisions.
 
-    payload -> protocol (parse) -> market state -> [decision pipeline] -> journal
+    payload -> protocol (parse) -> market state -> trader (decide, paper broker) -> journal
 
 Live and replay feed the same `Engine` the same way: `on_ws`, `on_rest` and `on_conn`
 take a receive time (`recv_ns`, the run's clock) and a payload exactly as recorded.
@@ -11,8 +11,9 @@ before a payload that is later than the next boundary, so replay and live see ti
 identical clock values.
 
 Processing time is measured per message and per stage with the injected `perf`
-counter (`tradebot.clock.perf_ns` by default); it never influences a decision and is
-not part of the digest.
+counter (`tradebot.clock.perf_ns` by default); the parse and state stages are sampled
+on every 16th message, the decision stages timed whenever they run. Timing never
+influences a decision and is not part of the digest.
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ from tradebot.journal import Journal
 from tradebot.kucoin.protocol import Parser
 from tradebot.latency import LatencyHistogram
 from tradebot.market.state import Market
+from tradebot.trader import Trader
 
 __all__ = ["Engine"]
 
 DEFAULT_TICK_MS = 1_000
+# The parse and state stages are timed on every 16th WebSocket message (timing every one
+# would add two clock reads and two histogram updates per message); the per-message
+# total is timed on every message.
+_STAGE_SAMPLE_MASK = 15
 
 
 class Engine:
@@ -43,6 +49,7 @@ class Engine:
         journal: Journal | None = None,
         perf: Callable[[], int] = perf_ns,
         tick_ms: int = DEFAULT_TICK_MS,
+        trading: bool = True,
     ) -> None:
         self.config = config or Config()
         self.journal = journal or Journal()
@@ -52,14 +59,18 @@ class Engine:
         self.tick_ns = tick_ms * 1_000_000
         self.next_tick_ns = 0
         self.now_ns = 0
+        self.ws_messages = 0
         self.conn_events: Counter[str] = Counter()
         self.latency = LatencyHistogram()
         self.stage_latency: dict[str, LatencyHistogram] = {
             "parse": LatencyHistogram(),
             "state": LatencyHistogram(),
+            "tick": LatencyHistogram(),
         }
+        self.trader = Trader(self.config, self.market, self.journal, perf) if trading else None
         self._parse_ws = self.parser.parse_ws
         self._apply = self.market.apply
+        self._handlers = self.market.handlers
         self._lat_parse = self.stage_latency["parse"].record
         self._lat_state = self.stage_latency["state"].record
         self._lat_message = self.latency.record
@@ -68,31 +79,51 @@ class Engine:
 
     def on_ws(self, recv_ns: int, msg: Any) -> None:
         """One WebSocket message (decoded JSON, or the text of a frame that was not JSON)."""
-        perf = self.perf
-        t0 = perf()
         if recv_ns >= self.next_tick_ns:
             self.advance(recv_ns)
         self.now_ns = recv_ns
+        t0 = self.perf()
+        self.ws_messages += 1
+        if not self.ws_messages & _STAGE_SAMPLE_MASK:
+            self._on_ws_timed(recv_ns, msg, t0)
+            return
+        event = self._parse_ws(msg)
+        if event is not None:
+            handler = self._handlers.get(type(event))
+            if handler is not None:
+                st = handler(event, recv_ns)
+                if st is not None and self.trader is not None:
+                    self.trader.on_event(event, st, recv_ns)
+        self._lat_message(self.perf() - t0)
+
+    def _on_ws_timed(self, recv_ns: int, msg: Any, t0: int) -> None:
+        """`on_ws` with the parse and state stages timed too (every 16th message)."""
+        perf = self.perf
         event = self._parse_ws(msg)
         t1 = perf()
-        if event is not None:
-            self._apply(event, recv_ns)
-            t2 = perf()
-            self._lat_state(t2 - t1)
-        else:
-            t2 = t1
         self._lat_parse(t1 - t0)
+        if event is None:
+            self._lat_message(t1 - t0)
+            return
+        st = self._apply(event, recv_ns)
+        t2 = perf()
+        self._lat_state(t2 - t1)
+        if st is not None and self.trader is not None:
+            self.trader.on_event(event, st, recv_ns)
+            t2 = perf()
         self._lat_message(t2 - t0)
 
     def on_rest(self, recv_ns: int, answer: dict[str, Any]) -> None:
         """One REST answer as recorded: `{"method", "path", "params", "status", "body"}`."""
-        t0 = self.perf()
         if recv_ns >= self.next_tick_ns:
             self.advance(recv_ns)
         self.now_ns = recv_ns
+        t0 = self.perf()
         event = self.parser.parse_rest(answer)
         if event is not None:
-            self._apply(event, recv_ns)
+            st = self._apply(event, recv_ns)
+            if st is not None and self.trader is not None:
+                self.trader.on_event(event, st, recv_ns)
         self._lat_message(self.perf() - t0)
 
     def on_conn(self, recv_ns: int, info: dict[str, Any]) -> None:
@@ -103,7 +134,9 @@ class Engine:
         event = str(info.get("event"))
         self.conn_events[event] += 1
         if event in ("close", "error"):
-            self.market.connection_lost(recv_ns, int(info.get("conn", 0)), str(info.get("reason", "")))
+            self.market.connection_lost(
+                recv_ns, int(info.get("conn", 0)), str(info.get("reason", ""))
+            )
 
     # --- time -------------------------------------------------------------------------
 
@@ -112,17 +145,24 @@ class Engine:
         if self.next_tick_ns == 0:
             self.next_tick_ns = (now_ns // self.tick_ns + 1) * self.tick_ns
             return
+        record = self.stage_latency["tick"].record
         while self.next_tick_ns <= now_ns:
+            t0 = self.perf()
             self._tick(self.next_tick_ns)
+            record(self.perf() - t0)
             self.next_tick_ns += self.tick_ns
 
     def _tick(self, tick_ns: int) -> None:
         self.market.scan_stale(tick_ns)
+        if self.trader is not None:
+            self.trader.on_tick(tick_ns)
 
     def finish(self, end_ns: int) -> None:
-        """End of input at `end_ns`: run the ticks that are due."""
+        """End of input at `end_ns`: run the ticks that are due, then mark to market."""
         if end_ns:
             self.advance(end_ns)
+        if self.trader is not None:
+            self.trader.finish(end_ns)
 
     # --- results ------------------------------------------------------------------------
 
@@ -149,8 +189,14 @@ class Engine:
 
     def latency_summary(self) -> dict[str, Any]:
         """Processing-time percentiles in ns: per message and per stage."""
+        stages = dict(self.stage_latency)
+        if self.trader is not None:
+            stages.update(self.trader.stage_latency)
         return {
             "message": self.latency.summary(),
-            "stages": {name: h.summary() for name, h in self.stage_latency.items()},
+            "stages": {name: h.summary() for name, h in stages.items()},
         }
 
+    def trading_report(self) -> dict[str, Any]:
+        """The decision pipeline's report keys ({} when trading is off)."""
+        return self.trader.report() if self.trader is not None else {}

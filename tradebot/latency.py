@@ -16,40 +16,50 @@ _LINEAR = _SUB * 2  # values below 32 get a bucket each
 
 
 def _upper_edge(index: int) -> int:
+    """The largest value that lands in bucket `index` (see `LatencyHistogram.record`)."""
     if index < _LINEAR:
         return index
-    exp, sub = divmod(index - _LINEAR, _SUB)
-    shift = exp + 1
-    return ((_SUB + sub + 1) << shift) - 1
+    shift = (index >> _SUB_BITS) - 1
+    sub = (index & (_SUB - 1)) + _SUB
+    return ((sub + 1) << shift) - 1
 
 
 class LatencyHistogram:
     """Counts of durations in log-linear buckets; percentiles in ns."""
 
-    __slots__ = ("buckets", "count", "max_ns")
+    __slots__ = ("buckets", "max_ns")
 
     def __init__(self) -> None:
         self.buckets: list[int] = [0] * 1024  # covers every 63-bit duration
-        self.count = 0
         self.max_ns = 0
 
+    @property
+    def count(self) -> int:
+        """Durations recorded."""
+        return sum(self.buckets)
+
     def record(self, ns: int) -> None:
-        """Add one duration (negative values count as 0)."""
-        if ns < _LINEAR:
-            index = ns if ns > 0 else 0
+        """Add one duration (negative values count as 0).
+
+        From 32 on, `shift` drops all but the top 5 bits, so `ns >> shift` is in [16, 31]
+        and `(shift << 4) + (ns >> shift)` numbers the buckets contiguously from 32.
+        """
+        if ns >= _LINEAR:
+            shift = ns.bit_length() - 5
+            self.buckets[(shift << 4) + (ns >> shift)] += 1
+            if ns > self.max_ns:
+                self.max_ns = ns
         else:
-            shift = ns.bit_length() - _SUB_BITS - 1
-            index = _LINEAR + (shift - 1) * _SUB + (ns >> shift) - _SUB
-        self.buckets[index] += 1
-        self.count += 1
-        if ns > self.max_ns:
-            self.max_ns = ns
+            self.buckets[ns if ns > 0 else 0] += 1
+            if ns > self.max_ns:
+                self.max_ns = ns
 
     def percentile(self, q: float) -> int:
         """The upper bucket edge at or below which a fraction `q` of the durations lie."""
-        if self.count == 0:
+        count = self.count
+        if count == 0:
             return 0
-        rank = max(1, -(-int(q * self.count * 1_000_000) // 1_000_000))
+        rank = max(1, -(-int(q * count * 1_000_000) // 1_000_000))
         seen = 0
         for index, n in enumerate(self.buckets):
             seen += n

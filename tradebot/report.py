@@ -81,7 +81,9 @@ def build_report(
 def _counts(counts: dict[str, int]) -> str:
     if not counts:
         return "none"
-    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return ", ".join(
+        f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
 
 
 def render_summary(report: dict[str, Any]) -> str:
@@ -103,9 +105,9 @@ def render_summary(report: dict[str, Any]) -> str:
         lines.extend(_trading_lines(report))
     lat = report.get("latency_ns", {}).get("message")
     if lat:
+        p50, p99, top = lat["p50"] / 1000, lat["p99"] / 1000, lat["max"] / 1000
         lines.append(
-            f"latency      per message p50 {lat['p50'] / 1000:.1f} us, p99 {lat['p99'] / 1000:.1f} us,"
-            f" max {lat['max'] / 1000:.0f} us"
+            f"latency      per message p50 {p50:.1f} us, p99 {p99:.1f} us, max {top:.0f} us"
         )
     lines.append(f"digest       {report['digest']}")
     return "\n".join(lines)
@@ -114,13 +116,15 @@ def render_summary(report: dict[str, Any]) -> str:
 def _trading_lines(report: dict[str, Any]) -> list[str]:
     pnl = report["pnl"]
     win_rate = report["win_rate"]
+    positions = report["positions"]
     return [
         f"signals      {_counts(report['signals'])}",
         f"rejections   {_counts(report['rejections'])}",
         f"orders       {report['orders']} orders, {report['fills']} fills,"
         f" fees {report['fees']:.4f} USDT",
-        f"positions    {report['positions']['opened']} opened, {report['positions']['closed']} closed,"
+        f"positions    {positions['opened']} opened, {positions['closed']} closed,"
         f" win rate {'n/a' if win_rate is None else f'{win_rate * 100:.1f} %'}",
-        f"pnl          realized {pnl['realized']:+.4f} USDT, unrealized {pnl['unrealized']:+.4f} USDT,"
+        f"pnl          realized {pnl['realized']:+.4f} USDT,"
+        f" unrealized {pnl['unrealized']:+.4f} USDT,"
         f" max drawdown {report['max_drawdown'] * 100:.2f} %",
     ]

@@ -126,7 +126,7 @@ class BookDepth:
 
 @dataclass(slots=True)
 class BookSnapshot:
-    """A REST level-2 snapshot: the whole book as of `sequence`; bids best first, asks best first."""
+    """A REST level-2 snapshot: the whole book as of `sequence`, each side best first."""
 
     symbol: str
     sequence: int

@@ -21,7 +21,6 @@ Per-channel readers live in one table, `_READERS` (the layout of h11's `READERS`
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -60,14 +59,42 @@ __all__ = [
 ]
 
 REST_OK = "200000"
+_MAX_ROUTES = 100_000  # topics remembered; past that, routes are computed per message
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _BAD_VALUE = (ValueError, TypeError, IndexError, AttributeError, OverflowError)
 
 
+def _int(value: Any) -> int:
+    """An integer from an int, an integral float or a digit string; bools are refused."""
+    if type(value) is int:
+        return value
+    if type(value) is bool:
+        raise ValueError("bool is not an integer")
+    return int(value)
+
+
+def _symbol(d: dict[str, Any], from_topic: str) -> str:
+    """The symbol a message is about: the data's own, else the topic's; never empty."""
+    name = d.get("symbol") or from_topic
+    if type(name) is not str or not name:
+        raise ValueError("no symbol")
+    return name
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    if value is None:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
 def to_ns(value: Any) -> int:
     """An epoch timestamp in s, ms, us or ns (decided by magnitude) as integer ns."""
-    v = int(value)
+    v = _int(value)
     if v >= 100_000_000_000_000_000:  # 1e17: ns
         return v
     if v >= 100_000_000_000_000:  # 1e14: us
@@ -82,36 +109,60 @@ def _price(value: Any) -> float:
     if type(value) is bool:
         raise ValueError("bool is not a number")
     x = float(value)
-    if x != x or x in (math.inf, -math.inf):
+    if x - x != 0.0:  # nan and +-inf; one subtraction is cheaper than two comparisons
         raise ValueError("not finite")
     return x
 
 
 def _levels(rows: Any) -> list[tuple[float, float]]:
-    return [(_price(row[0]), _price(row[1])) for row in rows]
+    if type(rows) is not list:
+        raise TypeError("levels are not a list")
+    out = []
+    for row in rows:
+        if not isinstance(row, list | tuple):
+            raise TypeError("a level is not a [price, size] pair")
+        out.append((_price(row[0]), _price(row[1])))
+    return out
+
+
+def _side(value: Any) -> Side:
+    """The Side for "buy" or "sell"; anything else is a bad value (ValueError)."""
+    side = _SIDES.get(value) if isinstance(value, str) else None
+    if side is None:
+        raise ValueError(f"unknown side {value!r}")
+    return side
 
 
 # --- WebSocket readers: (symbol from the topic, subject, data) -> event ------------------
 
 
 def _read_ticker_v2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
-    return Ticker(
-        d.get("symbol") or symbol,
-        int(d["sequence"]),
-        _price(d["bestBidPrice"]),
-        _price(d["bestBidSize"]),
-        _price(d["bestAskPrice"]),
-        _price(d["bestAskSize"]),
-        0.0,
-        0.0,
-        to_ns(d["ts"]),
-    )
+    # Second busiest reader: helpers inlined. Sum of (x - x) is 0.0 only when all are finite.
+    bid_raw = d["bestBidPrice"]
+    ask_raw = d["bestAskPrice"]
+    bid_size_raw = d["bestBidSize"]
+    ask_size_raw = d["bestAskSize"]
+    if bool in (type(bid_raw), type(ask_raw), type(bid_size_raw), type(ask_size_raw)):
+        raise ValueError("bool is not a number")
+    bid = float(bid_raw)
+    ask = float(ask_raw)
+    bid_size = float(bid_size_raw)
+    ask_size = float(ask_size_raw)
+    if (bid - bid) + (ask - ask) + (bid_size - bid_size) + (ask_size - ask_size) != 0.0:
+        raise ValueError("not finite")
+    sequence = d["sequence"]
+    if type(sequence) is not int:
+        sequence = _int(sequence)
+    name = d.get("symbol") or symbol
+    if type(name) is not str:
+        raise ValueError("symbol is not text")
+    return Ticker(name, sequence, bid, bid_size, ask, ask_size, 0.0, 0.0, to_ns(d["ts"]))
 
 
 def _read_ticker(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     return Ticker(
-        d.get("symbol") or symbol,
-        int(d["sequence"]),
+        _symbol(d, symbol),
+        _int(d["sequence"]),
         _price(d["bestBidPrice"]),
         _price(d["bestBidSize"]),
         _price(d["bestAskPrice"]),
@@ -123,15 +174,26 @@ def _read_ticker(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
 
 
 def _read_level2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
-    price, side, size = d["change"].split(",")
-    return Level2Change(
-        symbol,
-        int(d["sequence"]),
-        _SIDES[side],
-        _price(price),
-        _price(size),
-        to_ns(d["timestamp"]),
-    )
+    # The busiest reader (most messages are level-2 changes), so the helpers are inlined:
+    # `change` is always text, so its numbers cannot be bools; `x - x` is 0.0 only for
+    # finite x.
+    price_text, side_text, size_text = d["change"].split(",")
+    price = float(price_text)
+    size = float(size_text)
+    if price - price != 0.0 or size - size != 0.0:
+        raise ValueError("not finite")
+    side = _SIDES.get(side_text)
+    if side is None:
+        raise ValueError(f"unknown side {side_text!r}")
+    sequence = d["sequence"]
+    if type(sequence) is not int:
+        sequence = _int(sequence)
+    ts = d["timestamp"]
+    if type(ts) is int and 100_000_000_000 <= ts < 100_000_000_000_000:
+        ts *= 1_000_000  # ms, the documented unit
+    else:
+        ts = to_ns(ts)
+    return Level2Change(symbol, sequence, side, price, size, ts)
 
 
 def _depth_reader(depth: int) -> Callable[[str, Any, dict[str, Any]], Event]:
@@ -140,7 +202,7 @@ def _depth_reader(depth: int) -> Callable[[str, Any, dict[str, Any]], Event]:
         return BookDepth(
             symbol,
             depth,
-            int(d["sequence"]),
+            _int(d["sequence"]),
             _levels(d["bids"]),
             _levels(d["asks"]),
             to_ns(ts if ts is not None else d["timestamp"]),
@@ -152,9 +214,9 @@ def _depth_reader(depth: int) -> Callable[[str, Any, dict[str, Any]], Event]:
 def _read_execution(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     size = d.get("size")
     return Trade(
-        d.get("symbol") or symbol,
-        int(d["sequence"]),
-        _SIDES[d["side"]],
+        _symbol(d, symbol),
+        _int(d["sequence"]),
+        _side(d["side"]),
         _price(d["price"]),
         _price(size if size is not None else d["matchSize"]),
         str(d.get("tradeId", "")),
@@ -175,9 +237,7 @@ def _read_instrument(symbol: str, subject: Any, d: dict[str, Any]) -> Event | No
 def _read_announcement(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     if subject not in ("funding.begin", "funding.end"):
         raise ValueError(f"unknown announcement subject {subject!r}")
-    name = d.get("symbol") or symbol
-    if not isinstance(name, str) or not name:
-        raise ValueError("announcement without a symbol")
+    name = _symbol(d, symbol)
     return FundingSettlement(
         name,
         subject[8:],
@@ -189,7 +249,7 @@ def _read_announcement(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
 
 def _read_snapshot(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     return Snapshot24h(
-        d.get("symbol") or symbol,
+        _symbol(d, symbol),
         _price(d["lastPrice"]),
         _price(d["highPrice"]),
         _price(d["lowPrice"]),
@@ -235,6 +295,7 @@ def _number_text(value: Any) -> str:
         _price(value)
         return value.strip()
     if type(value) is int:
+        _price(value)
         return str(value)
     return repr(_price(value))
 
@@ -248,7 +309,7 @@ def _contract(d: dict[str, Any]) -> Contract:
     mult_text = _number_text(d["multiplier"])
     tick = float(tick_text)
     multiplier = abs(float(mult_text))
-    lot = int(d.get("lotSize") or 1)
+    lot = _int(d.get("lotSize", 1))
     if tick <= 0 or multiplier <= 0 or lot <= 0:
         raise ValueError("tickSize, multiplier and lotSize must be positive")
     return Contract(
@@ -262,7 +323,7 @@ def _contract(d: dict[str, Any]) -> Contract:
         max_order_qty=int(d.get("maxOrderQty") or 1_000_000),
         maker_fee_rate=_opt_float(d.get("makerFeeRate")),
         taker_fee_rate=_opt_float(d.get("takerFeeRate")),
-        is_inverse=bool(d.get("isInverse", False)),
+        is_inverse=_flag(d.get("isInverse", False)),
         quote_currency=str(d.get("quoteCurrency") or ""),
         settle_currency=str(d.get("settleCurrency") or ""),
         first_open_ms=_opt_int(d.get("firstOpenDate")),
@@ -331,14 +392,40 @@ class Parser:
     frames (`welcome`, `ack`, ...); `rejects` counts skipped payloads by reason.
     """
 
-    __slots__ = ("control", "rejects", "rest", "rest_errors", "topics")
+    __slots__ = ("_routes", "control", "rejects", "rest", "rest_errors")
 
     def __init__(self) -> None:
-        self.topics: Counter[str] = Counter()
+        # topic -> [channel name, reader, symbol, messages parsed]; one entry per topic seen,
+        # so the hot path does one dict lookup instead of splitting the topic string.
+        self._routes: dict[str, list[Any]] = {}
         self.control: Counter[str] = Counter()
         self.rejects: Counter[str] = Counter()
         self.rest: Counter[str] = Counter()
         self.rest_errors: Counter[str] = Counter()
+
+    @property
+    def topics(self) -> Counter[str]:
+        """Market-data messages parsed, by channel name."""
+        counts: Counter[str] = Counter()
+        for name, _, _, n in self._routes.values():
+            if n:
+                counts[name] += n
+        return counts
+
+    def _route(self, topic: str) -> list[Any] | None:
+        channel, _, symbol = topic.partition(":")
+        entry = _READERS.get(channel)
+        if entry is None:
+            self.rejects["unknown_topic"] += 1
+            return None
+        name, reader = entry
+        if not symbol and channel != t.ANNOUNCEMENT:
+            self.rejects[name + "_no_symbol"] += 1
+            return None
+        route = [name, reader, symbol, 0]
+        if len(self._routes) < _MAX_ROUTES:
+            self._routes[topic] = route
+        return route
 
     def parse_ws(self, msg: Any) -> Event | None:
         """One WebSocket message (decoded JSON, or the text of a frame that was not JSON)."""
@@ -346,32 +433,31 @@ class Parser:
             self.rejects["ws_not_json" if isinstance(msg, str) else "ws_not_object"] += 1
             return None
         kind = msg.get("type", "message")
-        if kind == "message":
-            topic = msg.get("topic")
-            if type(topic) is not str:
-                self.rejects["message_without_topic"] += 1
+        if kind != "message":
+            return self._control(kind, msg)
+        topic = msg.get("topic")
+        if type(topic) is not str:
+            self.rejects["message_without_topic"] += 1
+            return None
+        route = self._routes.get(topic)
+        if route is None:
+            route = self._route(topic)
+            if route is None:
                 return None
-            channel, _, symbol = topic.partition(":")
-            entry = _READERS.get(channel)
-            if entry is None:
-                self.rejects["unknown_topic"] += 1
-                return None
-            name, reader = entry
-            data = msg.get("data")
-            if type(data) is not dict:
-                self.rejects[name + "_no_data"] += 1
-                return None
-            try:
-                event = reader(symbol, msg.get("subject"), data)
-            except KeyError:
-                self.rejects[name + "_missing_field"] += 1
-                return None
-            except _BAD_VALUE:
-                self.rejects[name + "_bad_value"] += 1
-                return None
-            self.topics[name] += 1
-            return event
-        return self._control(kind, msg)
+        data = msg.get("data")
+        if type(data) is not dict:
+            self.rejects[route[0] + "_no_data"] += 1
+            return None
+        try:
+            event: Event | None = route[1](route[2], msg.get("subject"), data)
+        except KeyError:
+            self.rejects[route[0] + "_missing_field"] += 1
+            return None
+        except _BAD_VALUE:
+            self.rejects[route[0] + "_bad_value"] += 1
+            return None
+        route[3] += 1
+        return event
 
     def _control(self, kind: Any, msg: dict[str, Any]) -> Event | None:
         request_id = str(msg.get("id", ""))
@@ -398,6 +484,9 @@ class Parser:
 
     def parse_rest(self, answer: dict[str, Any]) -> Event | None:
         """One recorded REST answer: `{"path", "params", "status", "body"}`."""
+        if type(answer) is not dict:
+            self.rejects["rest_not_object"] += 1
+            return None
         path = answer.get("path")
         entry = _REST_READERS.get(path) if isinstance(path, str) else None
         if entry is None:
@@ -410,7 +499,9 @@ class Parser:
         if status != 200 or code != REST_OK:
             message = body.get("msg", "") if isinstance(body, dict) else ""
             self.rest_errors[name] += 1
-            return RestError(str(path), status if type(status) is int else 0, str(code), str(message))
+            return RestError(
+                str(path), status if type(status) is int else 0, str(code), str(message)
+            )
         assert isinstance(body, dict)
         params = answer.get("params")
         try:
@@ -453,9 +544,14 @@ def _check_id(request_id: int | str) -> None:
 
 def _request(kind: str, request_id: int | str, topic: str, private: bool) -> dict[str, Any]:
     _check_id(request_id)
-    channel = topic.partition(":")[0]
-    if channel not in t.CHANNEL_NAMES and not private:
-        raise ValueError(f"unknown topic {topic!r}")
+    if not isinstance(topic, str) or not topic.startswith("/"):
+        raise ValueError(f"bad topic {topic!r}")
+    channel, _, symbols = topic.partition(":")
+    if not private:
+        if channel not in t.CHANNEL_NAMES:
+            raise ValueError(f"unknown topic {topic!r}")
+        if channel != t.ANNOUNCEMENT and not symbols:
+            raise ValueError(f"topic {topic!r} names no symbol")
     return {
         "id": str(request_id),
         "type": kind,

@@ -49,9 +49,13 @@ Layout and cost
 ---------------
 Both sides are `SortedDict`s keyed by price, so the best bid is the *last* bid key and the
 best ask the *first* ask key (keying bids by -price would allocate a float per change).
-An in-sync `apply_change` does integer and float comparisons plus one SortedDict update;
-it allocates nothing else, logs nothing and raises nothing. Depth queries walk from the
-top with `irange`/`islice` and stop at the price bound.
+The best bid and ask prices are also cached as plain floats (-inf / +inf when a side is
+empty): the crossing check runs on every change, and reading the best key through
+SortedDict's key view costs two Python calls, more than the comparison itself. The cache
+moves up when a better level is added and is re-read from the keys only when the best
+level itself is removed. An in-sync `apply_change` does integer and float comparisons plus
+one SortedDict update; it allocates nothing else, logs nothing and raises nothing. Depth
+queries walk from the top with `irange`/`islice` and stop at the price bound.
 
 Nothing here does I/O or reads a clock; the same inputs always give the same book.
 """
@@ -79,6 +83,12 @@ CROSSED = 4  #: the change would have crossed the book: cleared and out of sync
 
 _Change = tuple[int, Side, float, float]
 _by_sequence = itemgetter(0)
+# SortedDict is a dict subclass that keeps its sorted key list beside the dict. Changing the
+# size of a level that already exists leaves the keys alone, so the hot path stores it with
+# dict.__setitem__ directly: about 10% cheaper per change than SortedDict.__setitem__.
+_dict_setitem = dict.__setitem__
+_INF = float("inf")
+_NEG_INF = -_INF
 
 
 class OrderBook:
@@ -93,6 +103,8 @@ class OrderBook:
     __slots__ = (
         "_ask_keys",
         "_asks",
+        "_best_ask",
+        "_best_bid",
         "_bid_keys",
         "_bids",
         "_buffer",
@@ -137,6 +149,8 @@ class OrderBook:
         # Live, indexable views of the sorted keys (created once, never reallocated).
         self._bid_keys: Any = self._bids.keys()
         self._ask_keys: Any = self._asks.keys()
+        self._best_bid = _NEG_INF  # == the last bid key; -inf when there are no bids
+        self._best_ask = _INF  # == the first ask key; +inf when there are no asks
         self._buffer: deque[_Change] = deque()
         self._max_buffered = max_buffered
         self._ever_synced = False
@@ -178,6 +192,8 @@ class OrderBook:
         self._asks.clear()
         self._bids.update(bid_levels)
         self._asks.update(ask_levels)
+        self._best_bid = self._bid_keys[-1] if self._bids else _NEG_INF
+        self._best_ask = self._ask_keys[0] if self._asks else _INF
         self.sequence = sequence
         self.in_sync = True
         if self._buffer:
@@ -210,19 +226,35 @@ class OrderBook:
             self._buffer_change(sequence, side, price, size)
             return GAP
         if side == 1:  # Side.BUY
+            bids = self._bids
             if size > 0:
-                if self._asks and price >= self._ask_keys[0]:
+                if price >= self._best_ask:
                     return self._cross(sequence, side, price, size)
-                self._bids[price] = size
+                if price in bids:  # same key set: a plain dict store (skips a Python frame)
+                    _dict_setitem(bids, price, size)
+                else:
+                    bids[price] = size
+                    if price > self._best_bid:
+                        self._best_bid = price
             else:
-                self._bids.pop(price, None)
+                bids.pop(price, None)
+                if price == self._best_bid:
+                    self._best_bid = self._bid_keys[-1] if bids else _NEG_INF
         else:
+            asks = self._asks
             if size > 0:
-                if self._bids and price <= self._bid_keys[-1]:
+                if price <= self._best_bid:
                     return self._cross(sequence, side, price, size)
-                self._asks[price] = size
+                if price in asks:
+                    _dict_setitem(asks, price, size)
+                else:
+                    asks[price] = size
+                    if price < self._best_ask:
+                        self._best_ask = price
             else:
-                self._asks.pop(price, None)
+                asks.pop(price, None)
+                if price == self._best_ask:
+                    self._best_ask = self._ask_keys[0] if asks else _INF
         self.sequence = sequence
         return APPLIED
 
@@ -241,44 +273,38 @@ class OrderBook:
         """(price, size) of the best bid, or None when there are no bids."""
         if not self._bids:
             return None
-        level: tuple[float, float] = self._bids.peekitem(-1)
-        return level
+        price = self._best_bid
+        size: float = self._bids[price]
+        return price, size
 
     def best_ask(self) -> tuple[float, float] | None:
         """(price, size) of the best ask, or None when there are no asks."""
         if not self._asks:
             return None
-        level: tuple[float, float] = self._asks.peekitem(0)
-        return level
+        price = self._best_ask
+        size: float = self._asks[price]
+        return price, size
 
     def best_bid_price(self) -> float:
         """Best bid price, 0.0 when there are no bids."""
-        if not self._bids:
-            return 0.0
-        price: float = self._bid_keys[-1]
-        return price
+        return self._best_bid if self._bids else 0.0
 
     def best_ask_price(self) -> float:
         """Best ask price, 0.0 when there are no asks."""
-        if not self._asks:
-            return 0.0
-        price: float = self._ask_keys[0]
-        return price
+        return self._best_ask if self._asks else 0.0
 
     def mid(self) -> float:
         """(best bid + best ask) / 2, or 0.0 unless both sides have levels."""
         if not self._bids or not self._asks:
             return 0.0
-        bid: float = self._bid_keys[-1]
-        ask: float = self._ask_keys[0]
-        return (bid + ask) * 0.5
+        return (self._best_bid + self._best_ask) * 0.5
 
     def spread_bps(self) -> float:
         """(best ask - best bid) / mid in basis points; inf when a side is empty."""
         if not self._bids or not self._asks:
-            return float("inf")
-        bid: float = self._bid_keys[-1]
-        ask: float = self._ask_keys[0]
+            return _INF
+        bid = self._best_bid
+        ask = self._best_ask
         return (ask - bid) / ((bid + ask) * 0.5) * 1e4
 
     def levels(self, side: Side, n: int | None = None) -> list[tuple[float, float]]:
@@ -360,6 +386,8 @@ class OrderBook:
         """Throw the book away and wait for a snapshot (the buffer is left alone)."""
         self._bids.clear()
         self._asks.clear()
+        self._best_bid = _NEG_INF
+        self._best_ask = _INF
         self.in_sync = False
 
     def _cross(self, sequence: int, side: Side, price: float, size: float) -> int:

@@ -41,7 +41,9 @@ class ContractTable:
         for symbol in sorted(fresh):
             contract = fresh[symbol]
             before = self.by_symbol.get(symbol)
-            if not first and (before is None or (symbol in self.delisted and contract.status == OPEN)):
+            if not first and (
+                before is None or (symbol in self.delisted and contract.status == OPEN)
+            ):
                 listed.append(symbol)
                 self.listed_at_ns[symbol] = now_ns
                 self.delisted.discard(symbol)

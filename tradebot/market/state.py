@@ -50,6 +50,7 @@ class SymbolState:
         "funding_ns",
         "funding_rate",
         "index_price",
+        "last_funding_ns",
         "last_price",
         "last_side",
         "last_size",
@@ -83,6 +84,7 @@ class SymbolState:
         self.funding_rate: float | None = None
         self.funding_ns = 0
         self.next_funding_ns = 0
+        self.last_funding_ns = 0
         self.volume_24h: float | None = None
         self.turnover_24h: float | None = None
         self.stats_ns = 0
@@ -118,7 +120,7 @@ class Market:
         self.delistings: list[str] = []
         self.stale_periods = 0
         self.disconnects = 0
-        self._apply: dict[type, Callable[[Any, int], SymbolState | None]] = {
+        self.handlers: dict[type, Callable[[Any, int], SymbolState | None]] = {
             Level2Change: self._on_level2,
             Ticker: self._on_ticker,
             Trade: self._on_trade,
@@ -133,7 +135,7 @@ class Market:
 
     def apply(self, event: object, now_ns: int) -> SymbolState | None:
         """Fold one event in; return the symbol state it touched (None for other events)."""
-        handler = self._apply.get(type(event))
+        handler = self.handlers.get(type(event))
         if handler is None:
             return None
         return handler(event, now_ns)
@@ -147,16 +149,21 @@ class Market:
     # --- quotes and books ---------------------------------------------------------------
 
     def _quoted(self, st: SymbolState, now_ns: int) -> None:
+        """Stamp a quote update; notice a stale period that ended (slow path only then)."""
         prev = st.quote_ns
+        if st.stale or (now_ns - prev > self.stale_after_ns and prev):
+            self._freshened(st, prev, now_ns)
+        st.quote_ns = now_ns
+
+    def _freshened(self, st: SymbolState, prev: int, now_ns: int) -> None:
         if st.stale:
             st.stale = False
             self.journal.record(now_ns, "fresh", st.symbol)
-        elif prev and now_ns - prev > self.stale_after_ns and self.contracts.is_open(st.symbol):
+        elif self.contracts.is_open(st.symbol):
             # Went stale and came back between two scans: still a stale period.
             self.stale_periods += 1
             self.journal.record(now_ns, "stale", st.symbol, since_ns=prev)
             self.journal.record(now_ns, "fresh", st.symbol)
-        st.quote_ns = now_ns
 
     def _on_level2(self, ev: Level2Change, now_ns: int) -> SymbolState:
         st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
@@ -164,13 +171,16 @@ class Market:
         code = book.apply_change(ev.sequence, ev.side, ev.price, ev.size)
         if code == APPLIED:
             if ev.side is Side.BUY:
-                if ev.price >= st.bid or st.bid == 0.0:
+                if ev.price >= st.bid:
                     top = book.best_bid()
                     st.bid, st.bid_size = top if top is not None else (0.0, 0.0)
             elif ev.price <= st.ask or st.ask == 0.0:
                 top = book.best_ask()
                 st.ask, st.ask_size = top if top is not None else (0.0, 0.0)
-            self._quoted(st, now_ns)
+            prev = st.quote_ns
+            if st.stale or (now_ns - prev > self.stale_after_ns and prev):
+                self._freshened(st, prev, now_ns)
+            st.quote_ns = now_ns
         elif code != STALE and code != BUFFERED:
             self.journal.record(now_ns, "book_lost", ev.symbol, seq=ev.sequence, why=code)
         return st
@@ -235,8 +245,8 @@ class Market:
         st = self.state(ev.symbol)
         st.funding_rate = ev.funding_rate
         st.funding_ns = now_ns
-        if ev.phase == "end" and st.next_funding_ns <= ev.funding_time_ns:
-            st.next_funding_ns = 0  # passed; the next contracts answer says when the next is
+        if ev.phase == "begin":
+            st.last_funding_ns = now_ns  # the run's clock, not the exchange's fundingTime
         return st
 
     def _on_stats(self, ev: Snapshot24h, now_ns: int) -> SymbolState:

@@ -1,0 +1,414 @@
+"""The decision pipeline: quality -> signal -> validation -> risk -> paper broker, and exits.
+
+`Trader` is called by the engine after each market event has been folded into state.
+Per message it does only cheap bookkeeping (rolling counters, fills of pending orders,
+price-based exits for symbols that hold a position); the full evaluation of a symbol
+(quality verdict, signal, validation) runs at most once per `signals.evaluate_every_ms`
+of the run's clock per symbol, when that symbol's quotes change.
+
+Positions are managed to the end: every open position is closed on take-profit (a
+resting reduce-only limit placed at entry, filled when the market trades through it),
+stop-loss, signal reversal, time stop or delisting, whichever comes first.
+
+Everything that reaches validation is journaled: the signal, then either the rejection
+(layer and reason) or the order. Synchronous, no I/O, no wall clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from tradebot.config import Config
+from tradebot.decide.quality import assess
+from tradebot.decide.risk import RiskManager
+from tradebot.decide.signals import Signal, SignalType, compute_signal
+from tradebot.decide.tracker import SymbolTracker
+from tradebot.decide.validation import LAYERS, Verdicts, validate
+from tradebot.execution.paper import OrderRequest, OrderType, PaperBroker
+from tradebot.journal import Journal
+from tradebot.kucoin.events import (
+    Contract,
+    FundingSettlement,
+    Level2Change,
+    MarkIndexPrice,
+    Side,
+    Ticker,
+    Trade,
+)
+from tradebot.latency import LatencyHistogram
+from tradebot.market.state import Market, SymbolState
+
+__all__ = ["DELISTING_SETTLE_S", "STAGES", "Trader"]
+
+STAGES = ("quality", "signal", "validation", "broker")
+
+_NS_PER_S = 1_000_000_000
+# A delisted symbol's position that no market order could close within this many seconds
+# (its data stopped) is settled at the last mark price, as the exchange would.
+DELISTING_SETTLE_S = 10
+
+
+class _Desk:
+    """Per-symbol decision bookkeeping."""
+
+    __slots__ = ("next_eval_ns", "tp_order", "tracker")
+
+    def __init__(self, tracker: SymbolTracker) -> None:
+        self.tracker = tracker
+        self.next_eval_ns = 0
+        self.tp_order: int | None = None
+
+
+class Trader:
+    """Turns market state into paper trades, and accounts for them."""
+
+    def __init__(
+        self, config: Config, market: Market, journal: Journal, perf: Callable[[], int]
+    ) -> None:
+        self.config = config
+        self.market = market
+        self.journal = journal
+        self.perf = perf
+        self.broker = PaperBroker(config.paper, journal)
+        self.risk = RiskManager(config.risk, journal)
+        self.desks: dict[str, _Desk] = {}
+        self.signals: Counter[str] = Counter({t.value: 0 for t in SignalType})
+        self.rejections: Counter[str] = Counter({layer: 0 for layer in LAYERS})
+        self.stage_latency = {name: LatencyHistogram() for name in STAGES}
+        self.eval_ns = config.signals.evaluate_every_ms * 1_000_000
+        self._delisting_since: dict[str, int] = {}
+        self.peak_equity = Decimal(0)
+        self.max_drawdown = 0.0
+        self.start_equity = Decimal(repr(config.paper.starting_equity_usdt))
+        s = config.signals
+        q = config.quality
+        self._tracker_args = {
+            "completeness_window_s": q.completeness_window_s,
+            "volume_window_s": s.volume_window_s,
+            "volume_bucket_s": s.volume_bucket_s,
+            "momentum_window_s": s.momentum_window_s,
+        }
+
+    def desk(self, symbol: str) -> _Desk:
+        desk = self.desks.get(symbol)
+        if desk is None:
+            desk = self.desks[symbol] = _Desk(SymbolTracker(**self._tracker_args))
+        return desk
+
+    # --- per message ----------------------------------------------------------------------
+
+    def on_event(self, event: Any, st: SymbolState, now_ns: int) -> None:
+        """Bookkeeping for one event of `st`'s symbol, then evaluation when it is due."""
+        desk = self.desks.get(st.symbol) or self.desk(st.symbol)
+        kind = type(event)
+        quoted = False
+        if kind is Level2Change:
+            desk.tracker.on_sequence(now_ns, event.sequence)
+            quoted = st.quote_ns == now_ns
+        elif kind is Ticker:
+            quoted = True
+        elif kind is Trade:
+            self._on_trade(event, st, desk, now_ns)
+        elif kind is MarkIndexPrice:
+            self.broker.mark(st.symbol, event.mark_price)
+        elif kind is FundingSettlement:
+            if event.phase == "begin":
+                self._on_funding(event, st, now_ns)
+            return
+        else:
+            return
+        if not quoted:
+            return
+        broker = self.broker
+        symbol = st.symbol
+        if broker.has_pending(symbol):
+            contract = self.market.contracts.get(symbol)
+            if contract is not None:
+                for fill in broker.on_book(st, contract, now_ns):
+                    self._after_fill(symbol, now_ns)
+                    del fill
+        if symbol in broker.positions:
+            self._check_price_exits(st, now_ns)
+        if now_ns >= desk.next_eval_ns:
+            desk.next_eval_ns = now_ns + self.eval_ns
+            self._evaluate(st, desk, now_ns)
+
+    def _on_trade(self, ev: Trade, st: SymbolState, desk: _Desk, now_ns: int) -> None:
+        contract = self.market.contracts.get(ev.symbol)
+        if contract is None:
+            return
+        if contract.is_inverse:
+            notional = ev.size * contract.multiplier
+        else:
+            notional = ev.size * contract.multiplier * ev.price
+        desk.tracker.on_trade(now_ns, int(ev.side), notional)
+        if self.broker.has_resting(ev.symbol):
+            fills = self.broker.on_trade(ev.symbol, ev.price, ev.size, ev.side, contract, now_ns)
+            if fills:
+                self._after_fill(ev.symbol, now_ns)
+
+    def _on_funding(self, ev: FundingSettlement, st: SymbolState, now_ns: int) -> None:
+        mark = st.mark_price or st.mid()
+        if ev.symbol in self.broker.positions and mark > 0.0:
+            self.broker.on_funding(ev.symbol, ev.funding_rate, mark, now_ns)
+
+    # --- evaluation -------------------------------------------------------------------------
+
+    def _evaluate(self, st: SymbolState, desk: _Desk, now_ns: int) -> None:
+        perf = self.perf
+        cfg = self.config
+        market = self.market
+        contract = market.contracts.get(st.symbol)
+        t0 = perf()
+        verdict = assess(st, market.contracts, desk.tracker, now_ns, cfg.quality)
+        t1 = perf()
+        signal = compute_signal(
+            st,
+            desk.tracker,
+            verdict,
+            contract,
+            market.contracts.listed_at_ns.get(st.symbol),
+            now_ns,
+            cfg.signals,
+            cfg.quality,
+        )
+        t2 = perf()
+        self.stage_latency["quality"].record(t1 - t0)
+        self.stage_latency["signal"].record(t2 - t1)
+        self.signals[signal.type.value] += 1
+        position = self.broker.positions.get(st.symbol)
+        if position is not None:
+            if (
+                cfg.exits.exit_on_reversal
+                and signal.direction == -position.direction
+                and signal.confidence >= cfg.validation.min_confidence
+            ):
+                self._journal_signal(signal, now_ns)
+                self.close_position(st.symbol, "reversal", now_ns)
+            return
+        if signal.direction == 0 or contract is None or self.broker.has_pending(st.symbol):
+            return
+        self._journal_signal(signal, now_ns)
+        self._try_entry(st, contract, signal, verdict.tradable, verdict.reasons, now_ns)
+        self.stage_latency["validation"].record(perf() - t2)
+
+    def _journal_signal(self, signal: Signal, now_ns: int) -> None:
+        self.journal.record(
+            now_ns,
+            "signal",
+            signal.symbol,
+            type=signal.type.value,
+            strength=signal.strength,
+            confidence=signal.confidence,
+            imbalance=signal.imbalance,
+            momentum=signal.momentum,
+            liquidity=signal.liquidity_score,
+            volume=signal.volume_regime,
+            spread=signal.spread_regime,
+            new_listing=signal.new_listing,
+        )
+
+    def _try_entry(
+        self,
+        st: SymbolState,
+        contract: Contract,
+        signal: Signal,
+        quality_ok: bool,
+        quality_reasons: tuple[str, ...],
+        now_ns: int,
+    ) -> None:
+        broker = self.broker
+        price = st.ask if signal.direction > 0 else st.bid
+        sized: list[int] = []
+
+        def risk() -> tuple[str | None, int]:
+            equity = broker.equity()
+            # Entries in flight count as positions: they will be one in a few milliseconds.
+            entering = broker.pending_entry_symbols() - broker.positions.keys()
+            reason = self.risk.check_entry(
+                now_ns,
+                equity,
+                broker.cash,
+                len(broker.positions) + len(entering),
+                st.symbol in broker.positions,
+            )
+            lots = self.risk.size(contract, price, signal.confidence, equity) if price > 0 else 0
+            sized.append(lots)
+            return reason, lots
+
+        rejection = validate(
+            Verdicts(
+                quality_ok=quality_ok,
+                quality_reason=quality_reasons[0] if quality_reasons else "",
+                spread_regime=signal.spread_regime,
+                liquidity_score=signal.liquidity_score,
+                volume_regime=signal.volume_regime,
+                contract_open=self.market.contracts.is_open(st.symbol),
+                delisted=st.symbol in self.market.contracts.delisted,
+                ns_to_funding=self._ns_to_funding(st, now_ns),
+                confidence=signal.confidence,
+            ),
+            self.config.validation,
+            risk,
+        )
+        if rejection is not None:
+            self.rejections[rejection.layer] += 1
+            self.journal.record(
+                now_ns, "rejection", st.symbol, layer=rejection.layer, reason=rejection.reason
+            )
+            return
+        lots = sized[0]
+        side = Side.BUY if signal.direction > 0 else Side.SELL
+        t0 = self.perf()
+        broker.submit(
+            OrderRequest(st.symbol, side, lots, OrderType.MARKET, "entry"), contract, now_ns
+        )
+        self.stage_latency["broker"].record(self.perf() - t0)
+
+    def _ns_to_funding(self, st: SymbolState, now_ns: int) -> int | None:
+        best: int | None = None
+        for t in (st.next_funding_ns, st.last_funding_ns):
+            if t:
+                d = abs(t - now_ns)
+                best = d if best is None or d < best else best
+        return best
+
+    # --- exits ------------------------------------------------------------------------------
+
+    def _after_fill(self, symbol: str, now_ns: int) -> None:
+        """After any fill: place or cancel the take-profit, follow equity."""
+        broker = self.broker
+        desk = self.desk(symbol)
+        position = broker.positions.get(symbol)
+        if position is None:
+            if desk.tp_order is not None:
+                broker.cancel(desk.tp_order, now_ns)
+                desk.tp_order = None
+            return
+        if desk.tp_order is not None and desk.tp_order in broker.open_orders(symbol):
+            return
+        contract = self.market.contracts.get(symbol)
+        if contract is None:
+            return
+        tick = Decimal(contract.tick_size_text)
+        target = position.entry_price * (
+            1 + Decimal(repr(self.config.exits.take_profit)) * position.direction
+        )
+        ticks = int((target / tick).to_integral_value())
+        side = Side.SELL if position.direction > 0 else Side.BUY
+        desk.tp_order = broker.submit(
+            OrderRequest(
+                symbol, side, position.lots, OrderType.LIMIT, "take_profit", ticks, reduce_only=True
+            ),
+            contract,
+            now_ns,
+        )
+
+    def _check_price_exits(self, st: SymbolState, now_ns: int) -> None:
+        position = self.broker.positions[st.symbol]
+        exit_price = st.bid if position.direction > 0 else st.ask
+        if exit_price <= 0.0 or self.broker.has_pending(st.symbol, reduce_only_market=True):
+            return
+        entry = float(position.entry_price)
+        change = (exit_price - entry) / entry * position.direction
+        if change <= -self.config.exits.stop_loss:
+            self.close_position(st.symbol, "stop_loss", now_ns)
+
+    def close_position(self, symbol: str, reason: str, now_ns: int) -> None:
+        """Cancel the symbol's resting orders and close its position at market."""
+        broker = self.broker
+        position = broker.positions.get(symbol)
+        contract = self.market.contracts.get(symbol)
+        if (
+            position is None
+            or contract is None
+            or broker.has_pending(symbol, reduce_only_market=True)
+        ):
+            return
+        broker.cancel_all(symbol, now_ns)
+        self.desk(symbol).tp_order = None
+        side = Side.SELL if position.direction > 0 else Side.BUY
+        broker.submit(
+            OrderRequest(symbol, side, position.lots, OrderType.MARKET, reason, reduce_only=True),
+            contract,
+            now_ns,
+        )
+
+    # --- periodic --------------------------------------------------------------------------
+
+    def on_tick(self, now_ns: int) -> None:
+        """Once per engine tick: time stops, delisting exits, daily limits, drawdown."""
+        broker = self.broker
+        time_stop_ns = self.config.exits.time_stop_s * _NS_PER_S
+        delisted = self.market.contracts.delisted
+        for symbol in sorted(broker.positions):
+            position = broker.positions[symbol]
+            if symbol in delisted:
+                self._exit_delisted(symbol, now_ns)
+            elif now_ns - position.opened_ns >= time_stop_ns:
+                self.close_position(symbol, "time_stop", now_ns)
+        for symbol in sorted((delisted & broker.pending_entry_symbols()) - broker.positions.keys()):
+            broker.cancel_all(symbol, now_ns)
+        equity = broker.equity()
+        self.risk.on_clock(now_ns, equity)
+        if broker.positions and self.risk.daily_loss_hit(equity):
+            for symbol in sorted(broker.positions):
+                self.close_position(symbol, "daily_loss_limit", now_ns)
+        self._follow_equity(equity)
+
+    def _exit_delisted(self, symbol: str, now_ns: int) -> None:
+        """Close a delisted symbol's position at market; if its market is gone for
+        `DELISTING_SETTLE_S`, the exchange settles it at the last mark price instead."""
+        since = self._delisting_since.setdefault(symbol, now_ns)
+        if now_ns - since < DELISTING_SETTLE_S * _NS_PER_S:
+            self.close_position(symbol, "delisting", now_ns)
+            return
+        st = self.market.symbols.get(symbol)
+        contract = self.market.contracts.get(symbol)
+        if st is None or contract is None:
+            return
+        price = st.mark_price or st.last_price or st.mid()
+        self.broker.settle(symbol, contract, price, "delisting_settlement", now_ns)
+        self.desk(symbol).tp_order = None
+
+    def _follow_equity(self, equity: Decimal) -> None:
+        if equity > self.peak_equity:
+            self.peak_equity = equity
+        elif self.peak_equity > 0:
+            drawdown = float((self.peak_equity - equity) / self.peak_equity)
+            if drawdown > self.max_drawdown:
+                self.max_drawdown = drawdown
+
+    def finish(self, now_ns: int) -> None:
+        """End of the run: mark to market; open positions stay open and are reported."""
+        self._follow_equity(self.broker.equity())
+
+    # --- report ---------------------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        broker = self.broker
+        closed = broker.positions_closed
+        equity = broker.equity()
+        return {
+            "signals": dict(self.signals),
+            "rejections": dict(self.rejections),
+            "orders": broker.orders_count,
+            "fills": broker.fills_count,
+            "fees": float(broker.fees_paid),
+            "pnl": {
+                "realized": float(broker.realized_pnl),
+                "unrealized": float(broker.unrealized_pnl()),
+            },
+            "positions": {
+                "opened": broker.positions_opened,
+                "closed": closed,
+                "open": len(broker.positions),
+            },
+            "max_drawdown": self.max_drawdown,
+            "win_rate": (broker.wins / closed) if closed else None,
+            "equity": {"start": float(self.start_equity), "end": float(equity)},
+            "funding": float(broker.funding_paid),
+        }
