@@ -144,10 +144,10 @@ def _describe(kind: type, meta: dict[str, Any]) -> str:
     return noun
 
 
-def _coerce(key: str, kind: type, meta: dict[str, Any], value: Any) -> Any:
+def _coerce(key: str, kind: type, meta: dict[str, Any], value: Any, from_text: bool) -> Any:
     """Check one value against its field's type and limits; convert `--set` text."""
     expected = _describe(kind, meta)
-    if isinstance(value, str):
+    if from_text and isinstance(value, str):
         text = value.strip()
         try:
             if kind is bool:
@@ -182,7 +182,7 @@ def _field_types(section: type) -> dict[str, tuple[type, dict[str, Any]]]:
     return {f.name: (kinds[str(f.type)], dict(f.metadata)) for f in fields(section)}
 
 
-def _apply(config: Config, key: str, value: Any) -> Config:
+def _apply(config: Config, key: str, value: Any, *, from_text: bool = False) -> Config:
     section_name, _, name = key.partition(".")
     if section_name not in _SECTIONS:
         allowed = ", ".join(sorted(_SECTIONS))
@@ -193,7 +193,7 @@ def _apply(config: Config, key: str, value: Any) -> Config:
         allowed = ", ".join(sorted(types))
         raise ConfigError(f"{key}: unknown key; keys in [{section_name}] are {allowed}")
     kind, meta = types[name]
-    checked = _coerce(key, kind, meta, value)
+    checked = _coerce(key, kind, meta, value, from_text)
     return replace(config, **{section_name: replace(section, **{name: checked})})
 
 
@@ -234,7 +234,7 @@ def load_config(
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
             raise ConfigError(f"{item}: expected section.key=value, e.g. risk.max_open_positions=2")
-        config = _apply(config, key.strip(), value)
+        config = _apply(config, key.strip(), value, from_text=True)
     _cross_check(config)
     return config
 
