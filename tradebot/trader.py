@@ -73,6 +73,7 @@ class Trader:
         self.journal = journal
         self.perf = perf
         self.broker = PaperBroker(config.paper, journal)
+        self._orders_by_symbol = self.broker.orders_by_symbol
         self.risk = RiskManager(config.risk, journal)
         self.desks: dict[str, _Desk] = {}
         self.signals: Counter[str] = Counter({t.value: 0 for t in SignalType})
@@ -102,34 +103,32 @@ class Trader:
 
     def on_event(self, event: Any, st: SymbolState, now_ns: int) -> None:
         """Bookkeeping for one event of `st`'s symbol, then evaluation when it is due."""
-        desk = self.desks.get(st.symbol) or self.desk(st.symbol)
         kind = type(event)
-        quoted = False
         if kind is Level2Change:
+            desk = self.desks.get(st.symbol) or self.desk(st.symbol)
             desk.tracker.on_sequence(now_ns, event.sequence)
-            quoted = st.quote_ns == now_ns
+            if st.quote_ns != now_ns:  # buffered, stale or lost: the quote did not change
+                return
         elif kind is Ticker:
-            quoted = True
+            desk = self.desks.get(st.symbol) or self.desk(st.symbol)
         elif kind is Trade:
-            self._on_trade(event, st, desk, now_ns)
+            self._on_trade(event, st, self.desks.get(st.symbol) or self.desk(st.symbol), now_ns)
+            return
         elif kind is MarkIndexPrice:
             self.broker.mark(st.symbol, event.mark_price)
+            return
         elif kind is FundingSettlement:
             if event.phase == "begin":
                 self._on_funding(event, st, now_ns)
             return
         else:
             return
-        if not quoted:
-            return
-        broker = self.broker
         symbol = st.symbol
-        if broker.has_pending(symbol):
+        broker = self.broker
+        if symbol in self._orders_by_symbol and broker.has_pending(symbol):
             contract = self.market.contracts.get(symbol)
-            if contract is not None:
-                for fill in broker.on_book(st, contract, now_ns):
-                    self._after_fill(symbol, now_ns)
-                    del fill
+            if contract is not None and broker.on_book(st, contract, now_ns):
+                self._after_fill(symbol, now_ns)
         if symbol in broker.positions:
             self._check_price_exits(st, now_ns)
         if now_ns >= desk.next_eval_ns:

@@ -264,6 +264,8 @@ class PaperBroker:
         self._next_id = 0
         self._orders: dict[int, _Order] = {}
         self._by_symbol: dict[str, dict[int, _Order]] = {}
+        # Read-only view for callers' fast "does this symbol have orders?" checks.
+        self.orders_by_symbol: Mapping[str, object] = self._by_symbol
         self._basis: dict[str, _Basis] = {}
         self._marks: dict[str, float] = {}
 
