@@ -45,7 +45,7 @@ def ns(ms: float) -> int:
     return T0 + round(ms * 1_000) * 1_000
 
 
-# --- payloads ---------------------------------------------------------------------------
+# --- payloads --------------------------------------------------------------------------------
 
 
 def contract(
@@ -201,7 +201,7 @@ def funding_msg(symbol: str, rate: float, phase: str = "begin") -> dict[str, Any
     }
 
 
-# --- the scenario -----------------------------------------------------------------------------
+# --- the scenario ----------------------------------------------------------------------------
 
 
 class Scenario:
@@ -257,10 +257,13 @@ class Scenario:
         asks: Levels = ASKS,
         sequence: int | None = None,
     ) -> None:
-        """A level-2 snapshot at `sequence` (default: the symbol's current one, or 100)."""
+        """A level-2 snapshot at `sequence` (default: the symbol's latest change, or 100).
+
+        Later changes continue from the latest sequence sent, whatever the snapshot's.
+        """
         if sequence is None:
             sequence = self.seq.get(symbol, 100)
-        self.seq[symbol] = sequence
+        self.seq[symbol] = max(sequence, self.seq.get(symbol, 0))
         self.rest(t_ms, snapshot_answer(symbol, sequence, bids, asks))
 
     def l2(

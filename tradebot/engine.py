@@ -25,6 +25,7 @@ from typing import Any
 from tradebot.clock import perf_ns
 from tradebot.config import Config
 from tradebot.journal import Journal
+from tradebot.kucoin.events import ContractsActive
 from tradebot.kucoin.protocol import Parser
 from tradebot.latency import LatencyHistogram
 from tradebot.market.state import Market
@@ -122,8 +123,11 @@ class Engine:
         event = self.parser.parse_rest(answer)
         if event is not None:
             st = self._apply(event, recv_ns)
-            if st is not None and self.trader is not None:
-                self.trader.on_event(event, st, recv_ns)
+            if self.trader is not None:
+                if st is not None:
+                    self.trader.on_event(event, st, recv_ns)
+                elif type(event) is ContractsActive:
+                    self.trader.on_contracts(recv_ns)
         self._lat_message(self.perf() - t0)
 
     def on_conn(self, recv_ns: int, info: dict[str, Any]) -> None:

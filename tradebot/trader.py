@@ -81,9 +81,9 @@ class Trader:
         self.stage_latency = {name: LatencyHistogram() for name in STAGES}
         self.eval_ns = config.signals.evaluate_every_ms * 1_000_000
         self._delisting_since: dict[str, int] = {}
-        self.peak_equity = Decimal(0)
-        self.max_drawdown = 0.0
         self.start_equity = Decimal(repr(config.paper.starting_equity_usdt))
+        self.peak_equity = self.start_equity
+        self.max_drawdown = 0.0
         s = config.signals
         q = config.quality
         self._tracker_args = {
@@ -280,6 +280,7 @@ class Trader:
     def _after_fill(self, symbol: str, now_ns: int) -> None:
         """After any fill: place or cancel the take-profit, follow equity."""
         broker = self.broker
+        self._follow_equity(broker.equity())
         desk = self.desk(symbol)
         position = broker.positions.get(symbol)
         if position is None:
@@ -343,6 +344,8 @@ class Trader:
         broker = self.broker
         time_stop_ns = self.config.exits.time_stop_s * _NS_PER_S
         delisted = self.market.contracts.delisted
+        for symbol in sorted(self._delisting_since.keys() - delisted):
+            del self._delisting_since[symbol]  # listed again
         for symbol in sorted(broker.positions):
             position = broker.positions[symbol]
             if symbol in delisted:
@@ -357,6 +360,19 @@ class Trader:
             for symbol in sorted(broker.positions):
                 self.close_position(symbol, "daily_loss_limit", now_ns)
         self._follow_equity(equity)
+
+    def on_contracts(self, now_ns: int) -> None:
+        """After a contracts answer: act on delistings at once, not at the next tick.
+
+        Entries in flight on a delisted symbol are cancelled (they must not open a position
+        on a contract that stopped trading) and open positions start closing.
+        """
+        broker = self.broker
+        delisted = self.market.contracts.delisted
+        for symbol in sorted((delisted & broker.pending_entry_symbols()) - broker.positions.keys()):
+            broker.cancel_all(symbol, now_ns)
+        for symbol in sorted(delisted & broker.positions.keys()):
+            self._exit_delisted(symbol, now_ns)
 
     def _exit_delisted(self, symbol: str, now_ns: int) -> None:
         """Close a delisted symbol's position at market; if its market is gone for

@@ -47,7 +47,12 @@ class ContractTable:
                 listed.append(symbol)
                 self.listed_at_ns[symbol] = now_ns
                 self.delisted.discard(symbol)
-            elif before is not None and before.status == OPEN and contract.status != OPEN:
+            elif (
+                before is not None
+                and before.status == OPEN
+                and contract.status != OPEN
+                and symbol not in self.delisted
+            ):
                 delisted.append(symbol)
                 self.delisted.add(symbol)
             self.by_symbol[symbol] = contract

@@ -31,7 +31,7 @@ from tradebot.kucoin.events import (
     Trade,
 )
 from tradebot.market.book import APPLIED, BUFFERED, STALE, OrderBook
-from tradebot.market.contracts import ContractTable
+from tradebot.market.contracts import OPEN, ContractTable
 
 __all__ = ["Market", "SymbolState"]
 
@@ -263,7 +263,9 @@ class Market:
         for contract in ev.contracts:
             st = self.symbols.get(contract.symbol)
             if st is None:
-                continue
+                if contract.status != OPEN:
+                    continue
+                st = self.state(contract.symbol)  # contracts usually arrive before any data
             if contract.next_funding_in_ms is not None:
                 st.next_funding_ns = now_ns + contract.next_funding_in_ms * 1_000_000
             if contract.funding_rate is not None and st.funding_rate is None:
