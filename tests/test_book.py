@@ -33,6 +33,10 @@ def make_book(
     return book
 
 
+def is_in_sync(book: OrderBook) -> bool:
+    return book.in_sync
+
+
 # --- the worked example from the KuCoin docs -------------------------------------------
 
 
@@ -160,7 +164,7 @@ def test_gap_clears_book_and_next_snapshot_resyncs_with_buffered_changes() -> No
 
     # A snapshot at 13 already contains 13; 14 and 15 must be applied on top of it.
     assert book.apply_snapshot(13, [(99.0, 1.0), (97.0, 1.0)], [(101.0, 3.0), (102.0, 4.0)])
-    assert book.in_sync
+    assert is_in_sync(book)  # a call: mypy keeps `not book.in_sync` narrowed
     assert book.resyncs == 1
     assert book.gaps == 1
     assert book.sequence == 15
@@ -204,7 +208,7 @@ def test_gap_inside_the_buffer_keeps_the_book_out_of_sync() -> None:
     # Buffering continued from the change after the hole: a snapshot at 13 picks up 14, 15.
     assert book.apply_change(16, Side.SELL, 104.0, 1.0) == BUFFERED
     assert book.apply_snapshot(13, [(99.0, 1.0), (98.0, 1.0)], [(101.0, 1.0)])
-    assert book.in_sync
+    assert is_in_sync(book)  # a call: mypy keeps `not book.in_sync` narrowed
     assert book.sequence == 16
     assert book.levels(Side.BUY) == [(99.0, 1.0), (98.0, 1.0), (96.0, 1.0)]
     assert book.levels(Side.SELL) == [(101.0, 1.0), (103.0, 1.0), (104.0, 1.0)]
@@ -434,6 +438,54 @@ def test_imbalance(deep_book: OrderBook) -> None:
     assert deep_book.imbalance(0) == 0.0
     assert make_book(asks=[]).imbalance(3) == 1.0
     assert make_book(bids=[]).imbalance(3) == -1.0
+
+
+def _plain_reads(book: OrderBook, bps: float, n: int) -> tuple[Any, ...]:
+    """depth, notional and imbalance by a plain walk over `levels`, best level first."""
+    bids, asks = book.levels(Side.BUY), book.levels(Side.SELL)
+    if not bids or not asks:
+        depth = notional = (0.0, 0.0)
+    else:
+        mid = book.mid()
+        lo, hi = mid * (1.0 - bps / 1e4), mid * (1.0 + bps / 1e4)
+        bd = bn = ad = an = 0.0
+        for price, size in bids:
+            if price >= lo:
+                bd += size
+                bn += price * size
+        for price, size in asks:
+            if price <= hi:
+                ad += size
+                an += price * size
+        depth, notional = (bd, ad), (bn, an)
+    if n <= 0:
+        return depth, notional, 0.0
+    bs = as_ = 0.0
+    for _, size in bids[:n]:
+        bs += size
+    for _, size in asks[:n]:
+        as_ += size
+    total = bs + as_
+    return depth, notional, 0.0 if total <= 0.0 else (bs - as_) / total
+
+
+@pytest.mark.parametrize("levels", [1, 7, 300, 1_999, 2_500, 6_000])
+def test_depth_reads_match_a_plain_walk(levels: int) -> None:
+    # Large books span several of SortedDict's internal sublists (the slow path), small ones
+    # a single one (the fast path); both must give the same floats as a plain walk.
+    mid = 50_000.0
+    bids = [(mid - 0.5 - 0.1 * i, 0.001 * ((i * 7919) % 1000 + 1)) for i in range(levels)]
+    asks = [(mid + 0.5 + 0.1 * i, 0.001 * ((i * 104729) % 1000 + 1)) for i in range(levels)]
+    book = make_book(bids=bids, asks=asks)
+    for bps in (0.0, 0.05, 1.0, 10.0, 30.0, 1e4, float("inf"), -1e5):
+        for n in (0, 1, 5, 50, 1_000, 10**6):
+            reads = (book.depth_within_bps(bps), book.notional_within_bps(bps), book.imbalance(n))
+            assert reads == _plain_reads(book, bps, n)
+    # A NaN band compares false everywhere: irange(minimum=nan) walks every level, and so
+    # does the fast path.
+    everything = _plain_reads(book, float("inf"), 0)
+    assert book.depth_within_bps(float("nan")) == everything[0]
+    assert book.notional_within_bps(float("nan")) == everything[1]
 
 
 # --- properties against a model exchange ---------------------------------------------------

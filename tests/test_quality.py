@@ -322,6 +322,42 @@ def test_rings_match_a_naive_recount(
         assert tr.momentum(now_s * S) == expected_momentum
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["trade", "sequence", "read"]),
+            st.integers(-5, 200),  # seconds after the previous step (negative: late)
+            st.integers(-1, 1),  # side
+            st.integers(0, 10**9),  # micro-USDT, or sequence step
+        ),
+        max_size=40,
+    )
+)
+def test_signal_reads_equal_the_separate_reads(steps: list[tuple[str, int, int, int]]) -> None:
+    # Two trackers fed the same: one read through signal_reads, the other through volume,
+    # history_s and momentum (which advance the same rings), at the same times.
+    one, two = (
+        make_tracker(volume_window_s=120, volume_bucket_s=30),
+        make_tracker(volume_window_s=120, volume_bucket_s=30),
+    )
+    assert one.signal_reads(0) == (*two.volume(0), two.history_s(0), two.momentum(0))
+    t = 1_000 * S
+    sequence = 0
+    for kind, dt, side, amount in steps:
+        t = max(0, t + dt * S + 7)
+        if kind == "trade":
+            for tr in (one, two):
+                tr.on_trade(t, side, amount / 1e6)
+        elif kind == "sequence":
+            sequence += amount % 5
+            for tr in (one, two):
+                tr.on_sequence(t, sequence)
+        reads = (*two.volume(t), two.history_s(t), two.momentum(t))
+        assert one.signal_reads(t) == reads
+        assert one.completeness_updates(t) == two.completeness_updates(t)
+        assert one.trades_in_window(t) == two.trades_in_window(t)
+
+
 # --- quality: the healthy case ----------------------------------------------------------
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import event, given, settings
@@ -126,6 +128,65 @@ def test_size_is_exact_at_the_boundary() -> None:
     assert risk.size(penny, 0.1, 1.0, D("3.5")) == 7
     # a float price a hair off the tick is taken at its tick
     assert risk.size(ten, 100.00000000001, 1.0, D("1000")) == 20
+
+
+def _reference_size(
+    fraction: float, contract: Contract, price: float, confidence: float, equity: Decimal
+) -> int:
+    """`RiskManager.size` as first written, with Fraction objects (the oracle)."""
+    if contract.is_inverse or not (price > 0.0 and math.isfinite(price)):
+        return 0
+    if not equity.is_finite() or equity <= 0:
+        return 0
+    if not confidence > 0.0:
+        return 0
+    confidence = min(confidence, 1.0)
+    ticks = round(price / contract.tick_size)
+    if ticks <= 0:
+        return 0
+    per_lot = (
+        ticks
+        * Fraction(Decimal(contract.tick_size_text))
+        * Fraction(Decimal(contract.multiplier_text))
+    )
+    budget = Fraction(equity) * Fraction(D(repr(fraction))) * Fraction(Decimal(repr(confidence)))
+    lot = contract.lot_size
+    lots = int(budget // per_lot) // lot * lot
+    cap = contract.max_order_qty // lot * lot
+    return max(0, min(lots, cap))
+
+
+SIZING_CONTRACTS = [
+    make_contract(),
+    make_contract("TENTH", multiplier=0.1, multiplier_text="0.1"),
+    make_contract(
+        "PENNY", multiplier=1.0, multiplier_text="1", tick_size=0.01, tick_size_text="0.01"
+    ),
+    make_contract("TENS", multiplier=1.0, multiplier_text="1", lot_size=10, max_order_qty=15),
+    make_contract(
+        "ODD", multiplier=0.3, multiplier_text="0.3", tick_size=0.05, tick_size_text="0.05"
+    ),
+    make_contract("BIG", multiplier=10.0, multiplier_text="10", tick_size=5.0, tick_size_text="5"),
+    make_contract("INV", is_inverse=True, multiplier=1.0, multiplier_text="1"),
+]
+
+
+@given(
+    fraction=st.floats(0.0, 1.0),
+    index=st.integers(0, len(SIZING_CONTRACTS) - 1),
+    price=st.floats(allow_nan=True, allow_infinity=True) | st.floats(1e-3, 1e6),
+    confidence=st.floats(allow_nan=True, allow_infinity=True) | st.floats(0.0, 1.0),
+    equity=st.decimals(allow_nan=True, allow_infinity=True)
+    | st.decimals(min_value=0, max_value=10**7, places=4),
+)
+def test_size_matches_the_fraction_formula(
+    fraction: float, index: int, price: float, confidence: float, equity: Decimal
+) -> None:
+    risk, _ = make_risk(max_position_fraction=fraction)
+    contract = SIZING_CONTRACTS[index]
+    expected = _reference_size(fraction, contract, price, confidence, equity)
+    assert risk.size(contract, price, confidence, equity) == expected
+    assert risk.size(contract, price, confidence, equity) == expected  # cached per contract
 
 
 # --- entry checks ----------------------------------------------------------------------------

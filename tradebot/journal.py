@@ -15,37 +15,92 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, ItemsView
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 __all__ = ["Journal", "JournalEntry", "fmt_float", "fmt_value"]
 
 
+_INF = float("inf")
+_NEG_INF = float("-inf")
+
+# The fast paths below dispatch on the exact type and must write exactly what the general
+# code after them writes (tests/test_journal.py pins the text): the digest hashes it.
+
+
 def fmt_float(x: float) -> str:
     """A float written one fixed way: 12 significant digits, `nan`/`inf` spelled out."""
+    if type(x) is float and _NEG_INF < x < _INF:  # the common case: a finite float
+        text = f"{x:.12g}"
+        return "0" if text == "-0" else text
     if x != x:
         return "nan"
-    if x in (float("inf"), float("-inf")):
+    if x in (_INF, _NEG_INF):
         return "inf" if x > 0 else "-inf"
     text = format(x, ".12g")
     return "0" if text == "-0" else text
 
 
+def _fmt_str(text: str) -> str:
+    """`text` as `json.dumps(text, ensure_ascii=False)` writes it.
+
+    json.dumps escapes only the quote, the backslash and the control characters below
+    U+0020; a printable string has none of the latter, so without a quote or backslash it
+    is written as is, between quotes. Results are remembered (most journaled strings are
+    a few names: kinds of signal, regimes, layers, reasons), up to `_QUOTED_MAX` of them.
+    """
+    if type(text) is not str:  # a subclass: json.dumps reads its characters directly
+        return json.dumps(text, ensure_ascii=False)
+    quoted = _QUOTED.get(text)
+    if quoted is None:
+        if text.isprintable() and '"' not in text and "\\" not in text:
+            quoted = f'"{text}"'
+        else:
+            quoted = json.dumps(text, ensure_ascii=False)
+        if len(_QUOTED) < _QUOTED_MAX:
+            _QUOTED[text] = quoted
+    return quoted
+
+
+_QUOTED: dict[str, str] = {}
+_QUOTED_MAX = 4_096
+
+
 def fmt_value(value: object) -> str:
     """Any journaled value as canonical JSON text (Decimals as exact JSON numbers)."""
+    if type(value) is float:
+        if _NEG_INF < value < _INF:
+            text = f"{value:.12g}"
+            return "0" if text == "-0" else text
+        return f'"{fmt_float(value)}"'
+    kind = type(value)
+    if kind is str:
+        return _fmt_str(value)  # type: ignore[arg-type]
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if value is None:
+        return "null"
+    return _fmt_general(value)
+
+
+def _fmt_general(value: object) -> str:
+    """`fmt_value` by isinstance (subclasses such as enums, Decimal, None, anything else)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         text = fmt_float(value)
-        return text if value == value and abs(value) != float("inf") else f'"{text}"'
+        return text if value == value and abs(value) != _INF else f'"{text}"'
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value else "0"
     if isinstance(value, int):
         return str(value)
     if value is None:
         return "null"
-    return json.dumps(str(value), ensure_ascii=False)
+    return _fmt_str(str(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +121,14 @@ class JournalEntry:
         return f"{self.seq}|{self.ts_ns}|{self.kind}|{self.symbol}|{self.detail}\n"
 
 
+_new_entry = object.__new__
+_set_seq = JournalEntry.__dict__["seq"].__set__
+_set_ts_ns = JournalEntry.__dict__["ts_ns"].__set__
+_set_kind = JournalEntry.__dict__["kind"].__set__
+_set_symbol = JournalEntry.__dict__["symbol"].__set__
+_set_detail = JournalEntry.__dict__["detail"].__set__
+
+
 class Journal:
     """Hashes entries into a SHA-256 digest and forwards them to an optional sink."""
 
@@ -79,10 +142,38 @@ class Journal:
 
     def record(self, ts_ns: int, kind: str, symbol: str = "", **fields: object) -> JournalEntry:
         """Journal one fact; `fields` keep the order given."""
-        detail = "{" + ",".join(f'"{k}":{fmt_value(v)}' for k, v in fields.items()) + "}"
-        self.entries += 1
-        entry = JournalEntry(self.entries, ts_ns, kind, symbol, detail)
-        self._hash.update(entry.line().encode())
+        # fmt_value inlined for the common exact types (same text, see fmt_value).
+        parts = []
+        items: ItemsView[str, Any] = fields.items()
+        for key, value in items:
+            vtype = type(value)
+            if vtype is float:
+                if value == 1.0:  # about one float in five (full scores): skip formatting
+                    text = "1"
+                elif _NEG_INF < value < _INF:
+                    text = f"{value:.12g}"
+                    if text == "-0":
+                        text = "0"
+                else:
+                    text = f'"{fmt_float(value)}"'
+            elif vtype is str:
+                text = _QUOTED.get(value) or _fmt_str(value)
+            elif vtype is bool:
+                text = "true" if value else "false"
+            else:
+                text = fmt_value(value)
+            parts.append(f'"{key}":{text}')
+        detail = "{" + ",".join(parts) + "}"
+        seq = self.entries = self.entries + 1
+        # JournalEntry(seq, ...) without the frozen dataclass __init__ (object.__setattr__
+        # per field, the slowest part of a record): the same slots, set directly.
+        entry = _new_entry(JournalEntry)
+        _set_seq(entry, seq)
+        _set_ts_ns(entry, ts_ns)
+        _set_kind(entry, kind)
+        _set_symbol(entry, symbol)
+        _set_detail(entry, detail)
+        self._hash.update(f"{seq}|{ts_ns}|{kind}|{symbol}|{detail}\n".encode())  # entry.line()
         self.counts[kind] += 1
         if self._sink is not None:
             self._sink(entry)

@@ -101,83 +101,110 @@ def assess(
     now_ns: int,
     cfg: QualityConfig,
 ) -> QualityVerdict:
-    """Run every check on `st` at `now_ns`; see the module docstring and docs/quality.md."""
-    critical: list[str] = []
-    important: list[str] = []
-    optional: list[str] = []
+    """Run every check on `st` at `now_ns`; see the module docstring and docs/quality.md.
+
+    Runs about once a second per symbol on the trading core's hot path, so the helpers
+    are inlined: `0.0 < x < _INF` is `_positive(x)`, and the liquidity block is
+    `liquidity_usdt` reusing the one contract lookup. Reasons go into one list in tier
+    order (critical, important, optional), and the tier comes from where each tier's
+    reasons end.
+    """
+    reasons: list[str] = []
+    symbol = st.symbol
+    book = st.book
+    in_sync = book.in_sync
+    bid = st.bid
+    ask = st.ask
 
     # --- critical -----------------------------------------------------------------------
-    bid_ok = _positive(st.bid)
-    ask_ok = _positive(st.ask)
-    if not bid_ok:
-        critical.append("no_bid")
-    if not ask_ok:
-        critical.append("no_ask")
-    spread = st.spread_bps() if bid_ok and ask_ok else _INF
-    if not st.book.in_sync:
-        critical.append("book_out_of_sync")
-    if bid_ok and ask_ok and st.bid >= st.ask:
-        critical.append(f"crossed:{spread:.1f}bps")
-    if st.quote_ns == 0:
-        critical.append("stale:never")
-    elif now_ns - st.quote_ns > cfg.stale_after_ms * _NS_PER_MS:
-        critical.append(f"stale:{(now_ns - st.quote_ns) // _NS_PER_MS}ms")
-    if not contracts.is_open(st.symbol):
-        contract = contracts.get(st.symbol)
+    bid_ok = 0.0 < bid < _INF
+    ask_ok = 0.0 < ask < _INF
+    if bid_ok and ask_ok:
+        spread = st.spread_bps()
+        if not in_sync:
+            reasons.append("book_out_of_sync")
+        if bid >= ask:
+            reasons.append(f"crossed:{spread:.1f}bps")
+    else:
+        spread = _INF
+        if not bid_ok:
+            reasons.append("no_bid")
+        if not ask_ok:
+            reasons.append("no_ask")
+        if not in_sync:
+            reasons.append("book_out_of_sync")
+    quote_ns = st.quote_ns
+    if quote_ns == 0:
+        reasons.append("stale:never")
+    elif now_ns - quote_ns > cfg.stale_after_ms * _NS_PER_MS:
+        reasons.append(f"stale:{(now_ns - quote_ns) // _NS_PER_MS}ms")
+    contract = contracts.get(symbol)
+    if not contracts.is_open(symbol):
         if contract is None:
-            critical.append("contract:unknown")
-        elif st.symbol in contracts.delisted:
-            critical.append("contract:delisted")
+            reasons.append("contract:unknown")
+        elif symbol in contracts.delisted:
+            reasons.append("contract:delisted")
         else:
-            critical.append(f"contract:{contract.status}")
+            reasons.append(f"contract:{contract.status}")
+    n_critical = len(reasons)
 
     # --- important ----------------------------------------------------------------------
     if not spread < cfg.max_spread_bps:
-        important.append(f"spread:{spread:.1f}bps>={cfg.max_spread_bps:.1f}")
+        reasons.append(f"spread:{spread:.1f}bps>={cfg.max_spread_bps:.1f}")
     volume_24h = st.volume_24h
-    if not (volume_24h is not None and _positive(volume_24h)) and (
+    if (volume_24h is None or not 0.0 < volume_24h < _INF) and (
         tracker.trades_in_window(now_ns) == 0
     ):
-        important.append("no_volume")
-    liquidity = liquidity_usdt(st, contracts, cfg.liquidity_band_bps)
+        reasons.append("no_volume")
+    # liquidity_usdt(st, contracts, cfg.liquidity_band_bps), inlined
+    if contract is None or not in_sync:
+        liquidity = 0.0
+    else:
+        if contract.is_inverse:
+            bid_side, ask_side = book.depth_within_bps(cfg.liquidity_band_bps)
+        else:
+            bid_side, ask_side = book.notional_within_bps(cfg.liquidity_band_bps)
+        total: float = (bid_side + ask_side) * contract.multiplier
+        liquidity = total if total > 0.0 else 0.0
     if not liquidity >= cfg.min_liquidity_usdt:
-        important.append(f"liquidity:{liquidity:.0f}<{cfg.min_liquidity_usdt:.0f}")
+        reasons.append(f"liquidity:{liquidity:.0f}<{cfg.min_liquidity_usdt:.0f}")
     present = (
         bid_ok
         + ask_ok
-        + _positive(st.bid_size)
-        + _positive(st.ask_size)
-        + _positive(st.last_price)
+        + (0.0 < st.bid_size < _INF)
+        + (0.0 < st.ask_size < _INF)
+        + (0.0 < st.last_price < _INF)
         + (volume_24h is not None and 0.0 <= volume_24h < _INF)
     )
     completeness = present / _REQUIRED_FIELDS * tracker.completeness_updates(now_ns)
     if not completeness >= cfg.min_completeness:
-        important.append(f"completeness:{completeness:.3f}<{cfg.min_completeness:.3f}")
+        reasons.append(f"completeness:{completeness:.3f}<{cfg.min_completeness:.3f}")
+    n_failed = len(reasons)
 
     # --- optional -----------------------------------------------------------------------
     factor = 1.0
-    if not _positive(st.mark_price):
-        optional.append("no_mark")
+    if not 0.0 < st.mark_price < _INF:
+        reasons.append("no_mark")
         factor *= MARK_MISSING_FACTOR
     funding = st.funding_rate
     if funding is None or not -_INF < funding < _INF:
-        optional.append("no_funding")
+        reasons.append("no_funding")
         factor *= FUNDING_MISSING_FACTOR
 
-    if critical:
+    if n_critical:
         tier = CRITICAL
-    elif important:
+    elif n_failed:
         tier = IMPORTANT
-    elif optional:
+    elif reasons:
         tier = OPTIONAL
     else:
         tier = OK
     return QualityVerdict(
-        tradable=not critical and not important,
-        tier=tier,
-        reasons=(*critical, *important, *optional),
-        confidence_factor=factor,
-        completeness=completeness,
-        spread_bps=spread,
-        liquidity_usdt=liquidity,
+        not n_failed,  # tradable
+        tier,
+        tuple(reasons),
+        factor,
+        completeness,
+        spread,
+        liquidity,
     )

@@ -84,6 +84,9 @@ class RiskManager:
         self._keep = Decimal(1) - _decimal(cfg.max_daily_loss_fraction)
         self._min_balance = _decimal(cfg.min_balance_usdt)
         self._position_fraction = Fraction(_decimal(cfg.max_position_fraction))
+        self._fraction_ratio = self._position_fraction.as_integer_ratio()
+        # (tick_size_text, multiplier_text) -> tick size x multiplier as an exact ratio
+        self._lot_ratios: dict[tuple[str, str], tuple[int, int]] = {}
 
     @property
     def day(self) -> int | None:
@@ -182,17 +185,37 @@ class RiskManager:
             return 0
         if not confidence > 0.0:  # also NaN
             return 0
-        confidence = min(confidence, 1.0)
+        if confidence > 1.0:  # min(confidence, 1.0)
+            confidence = 1.0
         ticks = round(price / contract.tick_size)
         if ticks <= 0:
             return 0
-        per_lot = (
-            ticks
-            * Fraction(Decimal(contract.tick_size_text))
-            * Fraction(Decimal(contract.multiplier_text))
+        # Exact, as fractions: lots = (equity x fraction x confidence) // (ticks x tick x mult),
+        # computed on integer numerators and denominators (the floor of the same rational
+        # number, without building Fraction objects). The tick x multiplier ratio depends
+        # only on the contract's texts and is cached.
+        key = (contract.tick_size_text, contract.multiplier_text)
+        lot_ratio = self._lot_ratios.get(key)
+        if lot_ratio is None:
+            lot_ratio = self._lot_ratio(*key)
+        lot_num, lot_den = lot_ratio
+        eq_num, eq_den = equity.as_integer_ratio()
+        frac_num, frac_den = self._fraction_ratio
+        conf_num, conf_den = _decimal(confidence).as_integer_ratio()
+        lots = (eq_num * frac_num * conf_num * lot_den) // (
+            eq_den * frac_den * conf_den * ticks * lot_num
         )
-        budget = Fraction(equity) * self._position_fraction * Fraction(_decimal(confidence))
         lot = contract.lot_size
-        lots = int(budget // per_lot) // lot * lot
+        lots = lots // lot * lot
         cap = contract.max_order_qty // lot * lot
         return max(0, min(lots, cap))
+
+    def _lot_ratio(self, tick_size_text: str, multiplier_text: str) -> tuple[int, int]:
+        """tick size x multiplier as an exact (numerator, denominator), remembered."""
+        ratio = (
+            Fraction(Decimal(tick_size_text)) * Fraction(Decimal(multiplier_text))
+        ).as_integer_ratio()
+        if len(self._lot_ratios) >= 4_096:  # contracts are few; bound it anyway
+            self._lot_ratios.clear()
+        self._lot_ratios[(tick_size_text, multiplier_text)] = ratio
+        return ratio

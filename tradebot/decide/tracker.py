@@ -198,10 +198,15 @@ class SymbolTracker:
 
     # --- reads (about once a second) ------------------------------------------------------
 
+    # Each read advances its ring to now_ns's second first; the `second > ring.head` test
+    # skips the call when it would be a no-op (reads at or before the newest message).
+
     def completeness_updates(self, now_ns: int) -> float:
         """Level-2 updates received / expected over the completeness window (1.0 if none)."""
         ring = self._updates
-        ring.advance(now_ns // NS_PER_S)
+        second = now_ns // NS_PER_S
+        if second > ring.head:
+            ring.advance(second)
         if ring.sum_y <= 0:
             return 1.0
         return ring.sum_x / ring.sum_y
@@ -214,7 +219,9 @@ class SymbolTracker:
         volume_bucket_s / `history_s(now_ns)` (the observed part of the window only).
         """
         ring = self._volume
-        ring.advance(now_ns // NS_PER_S)
+        second = now_ns // NS_PER_S
+        if second > ring.head:
+            ring.advance(second)
         history = self.history_s(now_ns)
         if history <= 0:
             return 0.0, 0.0
@@ -233,16 +240,54 @@ class SymbolTracker:
     def momentum(self, now_ns: int) -> float:
         """(buy - sell) / (buy + sell) taker notional over the momentum window; 0.0 if none."""
         ring = self._momentum
-        ring.advance(now_ns // NS_PER_S)
+        second = now_ns // NS_PER_S
+        if second > ring.head:
+            ring.advance(second)
         total = ring.sum_x + ring.sum_y
         if total <= 0:
             return 0.0
         return (ring.sum_x - ring.sum_y) / total
 
+    def signal_reads(self, now_ns: int) -> tuple[float, float, int, float]:
+        """(latest, baseline, history_s, momentum) in one call, for the signal.
+
+        Exactly `(*self.volume(now_ns), self.history_s(now_ns), self.momentum(now_ns))`:
+        the same ring advances and the same integer arithmetic, without four calls.
+        """
+        second = now_ns // NS_PER_S
+        ring = self._volume
+        if second > ring.head:
+            ring.advance(second)
+        # history_s, with the volume ring now at or after `second`
+        first = self._first_s
+        if first < 0:
+            history = 0
+        else:
+            now_s = ring.head
+            updates_head = self._updates.head
+            if updates_head > now_s:
+                now_s = updates_head
+            history = now_s - first + 1
+            if history > self.volume_window_s:
+                history = self.volume_window_s
+        if history <= 0:
+            latest = baseline = 0.0
+        else:
+            latest = ring.recent_x / _MICRO
+            baseline = ring.sum_x * self.volume_bucket_s / (history * _MICRO)
+        ring = self._momentum
+        if second > ring.head:
+            ring.advance(second)
+        total = ring.sum_x + ring.sum_y
+        momentum = (ring.sum_x - ring.sum_y) / total if total > 0 else 0.0
+        return latest, baseline, history, momentum
+
     def trades_in_window(self, now_ns: int) -> int:
         """Number of trades counted in the volume window."""
         ring = self._volume
-        ring.advance(now_ns // NS_PER_S)
+        second = now_ns // NS_PER_S
+        if second > ring.head:
+            ring.advance(second)
         return ring.sum_y
 
     def __repr__(self) -> str:

@@ -55,13 +55,17 @@ SortedDict's key view costs two Python calls, more than the comparison itself. T
 moves up when a better level is added and is re-read from the keys only when the best
 level itself is removed. An in-sync `apply_change` does integer and float comparisons plus
 one SortedDict update; it allocates nothing else, logs nothing and raises nothing. Depth
-queries walk from the top with `irange`/`islice` and stop at the price bound.
+queries walk from the top and stop at the price bound: while a side's keys sit in one
+SortedList sublist (up to ~2000 levels) they bisect and slice that list directly, else
+they use `irange`/`islice`; either way the same levels in the same order (best first), so
+the float sums are identical.
 
 Nothing here does I/O or reads a clock; the same inputs always give the same book.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable
 from itertools import islice
@@ -317,54 +321,91 @@ class OrderBook:
         asks = self._asks
         return [(price, asks[price]) for price in islice(asks, n)]
 
+    def _bid_keys_from(self, minimum: float) -> Iterable[float]:
+        """Bid prices >= `minimum`, best (highest) first: `irange(minimum, reverse=True)`.
+
+        Fast path: while the keys fit in one of SortedList's sublists (up to ~2000 levels
+        a side) they are sliced from it directly, which is the same keys in the same
+        order without irange's generator setup. `_list._lists` is sortedcontainers'
+        internal layout (stable since 1.x); larger books use the public `irange`.
+        """
+        lists = self._bids._list._lists
+        if len(lists) == 1:
+            keys: list[float] = lists[0]
+            found = keys[bisect_left(keys, minimum) :]
+            found.reverse()
+            return found
+        result: Iterable[float] = self._bids.irange(minimum=minimum, reverse=True)
+        return result
+
+    def _ask_keys_to(self, maximum: float) -> Iterable[float]:
+        """Ask prices <= `maximum`, best (lowest) first: `irange(maximum=maximum)`."""
+        lists = self._asks._list._lists
+        if len(lists) == 1:
+            keys: list[float] = lists[0]
+            return keys[: bisect_right(keys, maximum)]
+        result: Iterable[float] = self._asks.irange(maximum=maximum)
+        return result
+
     def depth_within_bps(self, bps: float) -> tuple[float, float]:
         """(bid size, ask size) summed over levels within `bps` of mid; (0, 0) if a side is empty.
 
         A bid counts if its price >= mid * (1 - bps/1e4), an ask if <= mid * (1 + bps/1e4).
+        Summed best level first.
         """
-        if not self._bids or not self._asks:
-            return 0.0, 0.0
-        mid = self.mid()
         bids = self._bids
         asks = self._asks
+        if not bids or not asks:
+            return 0.0, 0.0
+        mid = (self._best_bid + self._best_ask) * 0.5  # self.mid()
         bid_size = 0.0
-        for price in bids.irange(minimum=mid * (1.0 - bps / 1e4), reverse=True):
+        for price in self._bid_keys_from(mid * (1.0 - bps / 1e4)):
             bid_size += bids[price]
         ask_size = 0.0
-        for price in asks.irange(maximum=mid * (1.0 + bps / 1e4)):
+        for price in self._ask_keys_to(mid * (1.0 + bps / 1e4)):
             ask_size += asks[price]
         return bid_size, ask_size
 
     def notional_within_bps(self, bps: float) -> tuple[float, float]:
         """Like `depth_within_bps` but summing price * size (quote-currency notional)."""
-        if not self._bids or not self._asks:
-            return 0.0, 0.0
-        mid = self.mid()
         bids = self._bids
         asks = self._asks
+        if not bids or not asks:
+            return 0.0, 0.0
+        mid = (self._best_bid + self._best_ask) * 0.5  # self.mid()
         bid_notional = 0.0
-        for price in bids.irange(minimum=mid * (1.0 - bps / 1e4), reverse=True):
+        for price in self._bid_keys_from(mid * (1.0 - bps / 1e4)):
             bid_notional += price * bids[price]
         ask_notional = 0.0
-        for price in asks.irange(maximum=mid * (1.0 + bps / 1e4)):
+        for price in self._ask_keys_to(mid * (1.0 + bps / 1e4)):
             ask_notional += price * asks[price]
         return bid_notional, ask_notional
 
     def imbalance(self, n: int) -> float:
         """(bid size - ask size) / (bid size + ask size) over the top `n` levels of each side.
 
-        In [-1, 1]; 0.0 when both sides are empty (or n <= 0).
+        In [-1, 1]; 0.0 when both sides are empty (or n <= 0). Summed best level first.
         """
         if n <= 0:
             return 0.0
         bids = self._bids
         asks = self._asks
         bid_size = 0.0
-        for price in islice(reversed(bids), n):
-            bid_size += bids[price]
+        lists = bids._list._lists  # the top n keys, sliced from the last sublist if there
+        if lists and (len(lists) == 1 or len(lists[-1]) >= n):
+            for price in reversed(lists[-1][-n:]):
+                bid_size += bids[price]
+        else:
+            for price in islice(reversed(bids), n):
+                bid_size += bids[price]
         ask_size = 0.0
-        for price in islice(asks, n):
-            ask_size += asks[price]
+        lists = asks._list._lists
+        if lists and (len(lists) == 1 or len(lists[0]) >= n):
+            for price in lists[0][:n]:
+                ask_size += asks[price]
+        else:
+            for price in islice(asks, n):
+                ask_size += asks[price]
         total = bid_size + ask_size
         if total <= 0.0:
             return 0.0
