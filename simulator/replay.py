@@ -13,15 +13,17 @@ before anything is processed; bad records inside a good file are counted and ski
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import localcontext
 from typing import Any
 
 from simulator.recording import RecordingReader
 from tradebot.clock import perf_ns, sleep_s
 from tradebot.config import Config
 from tradebot.engine import Engine
-from tradebot.journal import Journal, JournalEntry
+from tradebot.journal import MONEY_CONTEXT, Journal, JournalEntry
 from tradebot.report import build_report
 
 __all__ = ["ReplayOptions", "replay"]
@@ -48,30 +50,32 @@ def replay(
     opts = options or ReplayOptions()
     journal = Journal(opts.sink)
     started = perf_ns()
-    with RecordingReader(path) as reader:
+    # Money is Decimal: its arithmetic must not depend on the caller's decimal context.
+    with localcontext(MONEY_CONTEXT), RecordingReader(path) as reader:
         engine = Engine(config, journal=journal, trading=opts.trading)
         last_ns = _drive(reader, engine, opts)
         engine.finish(last_ns)
         records = reader.records
-        malformed = dict(reader.malformed)
+        malformed = Counter(reader.malformed)
         for kind, n in reader.unknown_kinds.items():
-            malformed[f"unknown_kind:{kind}"] = n
+            malformed[f"unknown_kind:{kind}"] += n
         truncated = reader.truncated
         backwards = reader.backwards
+        trading = engine.trading_report()  # Decimal money: still inside MONEY_CONTEXT
     wall_s = (perf_ns() - started) / 1e9
     counters = engine.counters()
-    malformed.update(counters.pop("malformed_payloads"))
+    malformed.update(counters.pop("malformed_payloads"))  # Counter.update adds
     counters["recv_ns_backwards"] = backwards
     return build_report(
         recording=os.fspath(path),
         records=records,
-        malformed=malformed,
+        malformed=dict(malformed),
         truncated=truncated,
         counters=counters,
         latency_ns=engine.latency_summary(),
         journal=journal,
         wall_s=wall_s,
-        extra=engine.trading_report(),
+        extra=trading,
     )
 
 

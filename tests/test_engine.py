@@ -143,10 +143,9 @@ def test_conn_close_invalidates_books_and_a_snapshot_resyncs_them() -> None:
     assert st.book.in_sync and st.book.sequence == 101
     assert [e.ts_ns for e in sc.of("book_resync", A)] == [ns(400)]
 
-    # Trading resumes on the next quote: an entry is ordered.
-    sc.touch(500, A)
-    orders = sc.details("order", A)
-    assert [o["reason"] for o in orders] == ["entry"]
+    # The resync snapshot is itself a quote: trading resumes with an entry at once.
+    orders = sc.of("order", A)
+    assert [(e.ts_ns, detail(e)["reason"]) for e in orders] == [(ns(400), "entry")]
 
 
 def test_conn_open_does_not_invalidate() -> None:

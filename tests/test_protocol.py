@@ -1296,7 +1296,11 @@ def test_contracts_list_keeps_good_ones_among_bad() -> None:
 def test_each_bad_contract_is_counted(bad: Any) -> None:
     parser = Parser()
     event = parser.parse_rest(rest("/api/v1/contracts/active", _ok([bad])))
-    assert event == ContractsActive([])
+    assert isinstance(event, ContractsActive) and event.contracts == []
+    # A readable symbol on a bad entry is named, so the symbol is not taken for delisted.
+    symbol = bad.get("symbol") if isinstance(bad, dict) else None
+    expected = [symbol] if isinstance(symbol, str) and symbol else []
+    assert event.unparsed == expected
     assert parser.rejects == Counter({"contract_malformed": 1})
 
 
@@ -1333,13 +1337,13 @@ def test_non_string_data_symbol_is_rejected() -> None:
 def test_contract_with_infinite_tick_size_is_rejected() -> None:
     parser = Parser()
     event = parser.parse_rest(rest("/api/v1/contracts/active", _contract_body(tickSize=10**400)))
-    assert event == ContractsActive([])
+    assert isinstance(event, ContractsActive) and event.contracts == []
 
 
 def test_contract_with_zero_lot_size_is_rejected() -> None:
     parser = Parser()
     event = parser.parse_rest(rest("/api/v1/contracts/active", _contract_body(lotSize=0)))
-    assert event == ContractsActive([])
+    assert isinstance(event, ContractsActive) and event.contracts == []
 
 
 def test_private_subscribe_without_topic_raises() -> None:

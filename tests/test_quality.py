@@ -453,7 +453,8 @@ def test_contract_not_open_is_critical() -> None:
 
 def test_delisted_contract_is_critical() -> None:
     st_, table, tracker = healthy()
-    table.update([], NOW - S)  # it disappeared from contracts/active
+    other = make_contract(symbol="OTHERUSDTM")
+    table.update([other], NOW - S)  # it disappeared from contracts/active
     v = run(st_, table, tracker)
     assert (v.tradable, v.tier, v.reasons) == (False, CRITICAL, ("contract:delisted",))
 

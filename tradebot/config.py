@@ -115,6 +115,7 @@ class PaperConfig:
     maker_fee_rate: float = _f(0.0002, -0.1, 0.1)
     use_contract_fees: bool = _f(True)
     latency_ms: int = _f(50, 0)
+    order_timeout_ms: int = _f(5_000, 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

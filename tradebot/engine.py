@@ -31,13 +31,15 @@ from tradebot.latency import LatencyHistogram
 from tradebot.market.state import Market
 from tradebot.trader import Trader
 
-__all__ = ["Engine"]
+__all__ = ["MAX_CATCHUP_TICKS", "Engine"]
 
 DEFAULT_TICK_MS = 1_000
 # The parse and state stages are timed on every 16th WebSocket message (timing every one
 # would add two clock reads and two histogram updates per message); the per-message
 # total is timed on every message.
 _STAGE_SAMPLE_MASK = 15
+# Past this many due ticks at once, the clock jumped: run only the last one.
+MAX_CATCHUP_TICKS = 3_600
 
 
 class Engine:
@@ -59,8 +61,10 @@ class Engine:
         self.perf = perf
         self.tick_ns = tick_ms * 1_000_000
         self.next_tick_ns = 0
+        self.tick_window_ns = 0  # a receive time below this is a step back in time
         self.now_ns = 0
         self.ws_messages = 0
+        self.clock_jumps = 0
         self.conn_events: Counter[str] = Counter()
         self.latency = LatencyHistogram()
         self.stage_latency: dict[str, LatencyHistogram] = {
@@ -80,7 +84,7 @@ class Engine:
 
     def on_ws(self, recv_ns: int, msg: Any) -> None:
         """One WebSocket message (decoded JSON, or the text of a frame that was not JSON)."""
-        if recv_ns >= self.next_tick_ns:
+        if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
         self.now_ns = recv_ns
         t0 = self.perf()
@@ -116,7 +120,7 @@ class Engine:
 
     def on_rest(self, recv_ns: int, answer: dict[str, Any]) -> None:
         """One REST answer as recorded: `{"method", "path", "params", "status", "body"}`."""
-        if recv_ns >= self.next_tick_ns:
+        if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
         self.now_ns = recv_ns
         t0 = self.perf()
@@ -132,7 +136,7 @@ class Engine:
 
     def on_conn(self, recv_ns: int, info: dict[str, Any]) -> None:
         """A connection lifecycle record: `{"event": "open"|"close"|"error", "conn", "reason"}`."""
-        if recv_ns >= self.next_tick_ns:
+        if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
         self.now_ns = recv_ns
         event = str(info.get("event"))
@@ -145,16 +149,30 @@ class Engine:
     # --- time -------------------------------------------------------------------------
 
     def advance(self, now_ns: int) -> None:
-        """Run every periodic tick due at or before `now_ns`, each at its own boundary time."""
-        if self.next_tick_ns == 0:
-            self.next_tick_ns = (now_ns // self.tick_ns + 1) * self.tick_ns
+        """Run every periodic tick due at or before `now_ns`, each at its own boundary time.
+
+        A jump of more than `MAX_CATCHUP_TICKS` (a recorder's clock stepping forward, a
+        laptop waking up) runs only the last due tick instead of one per second of the gap;
+        a step backwards past the next boundary re-anchors the ticks on the new time. Both
+        are counted in `clock_jumps`.
+        """
+        tick_ns = self.tick_ns
+        if self.next_tick_ns == 0 or now_ns < self.tick_window_ns:
+            if self.next_tick_ns:
+                self.clock_jumps += 1
+            self.next_tick_ns = (now_ns // tick_ns + 1) * tick_ns
+            self.tick_window_ns = self.next_tick_ns - 2 * tick_ns
             return
+        if now_ns - self.next_tick_ns > MAX_CATCHUP_TICKS * tick_ns:
+            self.clock_jumps += 1
+            self.next_tick_ns = now_ns // tick_ns * tick_ns
         record = self.stage_latency["tick"].record
         while self.next_tick_ns <= now_ns:
             t0 = self.perf()
             self._tick(self.next_tick_ns)
             record(self.perf() - t0)
-            self.next_tick_ns += self.tick_ns
+            self.next_tick_ns += tick_ns
+        self.tick_window_ns = self.next_tick_ns - 2 * tick_ns
 
     def _tick(self, tick_ns: int) -> None:
         self.market.scan_stale(tick_ns)
@@ -166,7 +184,7 @@ class Engine:
         if end_ns:
             self.advance(end_ns)
         if self.trader is not None:
-            self.trader.finish(end_ns)
+            self.trader.finish()
 
     # --- results ------------------------------------------------------------------------
 
@@ -189,6 +207,7 @@ class Engine:
             "delistings": list(market.delistings),
             "symbols_seen": len(market.symbols),
             "books_in_sync": sum(1 for b in books if b.in_sync),
+            "clock_jumps": self.clock_jumps,
         }
 
     def latency_summary(self) -> dict[str, Any]:

@@ -17,10 +17,10 @@ import json
 from collections import Counter
 from collections.abc import Callable, ItemsView
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
-__all__ = ["Journal", "JournalEntry", "fmt_float", "fmt_value"]
+__all__ = ["MONEY_CONTEXT", "Journal", "JournalEntry", "fmt_float", "fmt_value"]
 
 
 _INF = float("inf")
@@ -28,6 +28,11 @@ _NEG_INF = float("-inf")
 
 # The fast paths below dispatch on the exact type and must write exactly what the general
 # code after them writes (tests/test_journal.py pins the text): the digest hashes it.
+
+
+# The decimal context every run's money arithmetic uses (the shells enter it), so that
+# a digest never depends on a caller's thread-local context.
+MONEY_CONTEXT = Context(prec=28)
 
 
 def fmt_float(x: float) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from tradebot.config import Config
@@ -30,6 +30,8 @@ from tradebot.decide.validation import LAYERS, Verdicts, validate
 from tradebot.execution.paper import OrderRequest, OrderType, PaperBroker
 from tradebot.journal import Journal
 from tradebot.kucoin.events import (
+    BookDepth,
+    BookSnapshot,
     Contract,
     FundingSettlement,
     Level2Change,
@@ -81,6 +83,7 @@ class Trader:
         self.stage_latency = {name: LatencyHistogram() for name in STAGES}
         self.eval_ns = config.signals.evaluate_every_ms * 1_000_000
         self._delisting_since: dict[str, int] = {}
+        self._funded: dict[str, int] = {}  # symbol -> funding time last settled
         self.start_equity = Decimal(repr(config.paper.starting_equity_usdt))
         self.peak_equity = self.start_equity
         self.max_drawdown = 0.0
@@ -109,7 +112,7 @@ class Trader:
             desk.tracker.on_sequence(now_ns, event.sequence)
             if st.quote_ns != now_ns:  # buffered, stale or lost: the quote did not change
                 return
-        elif kind is Ticker:
+        elif kind is Ticker or kind is BookSnapshot or kind is BookDepth:
             desk = self.desks.get(st.symbol) or self.desk(st.symbol)
         elif kind is Trade:
             self._on_trade(event, st, self.desks.get(st.symbol) or self.desk(st.symbol), now_ns)
@@ -150,6 +153,10 @@ class Trader:
                 self._after_fill(ev.symbol, now_ns)
 
     def _on_funding(self, ev: FundingSettlement, st: SymbolState, now_ns: int) -> None:
+        """Settle funding once per (symbol, funding time), however often it is announced."""
+        if self._funded.get(ev.symbol) == ev.funding_time_ns:
+            return
+        self._funded[ev.symbol] = ev.funding_time_ns
         mark = st.mark_price or st.mid()
         if ev.symbol in self.broker.positions and mark > 0.0:
             self.broker.on_funding(ev.symbol, ev.funding_rate, mark, now_ns)
@@ -294,10 +301,21 @@ class Trader:
         if contract is None:
             return
         tick = Decimal(contract.tick_size_text)
-        target = position.entry_price * (
-            1 + Decimal(repr(self.config.exits.take_profit)) * position.direction
-        )
-        ticks = int((target / tick).to_integral_value())
+        target = position.entry_price * (1 + Decimal(repr(self.config.exits.take_profit)))
+        if position.direction < 0:
+            target = position.entry_price * (1 - Decimal(repr(self.config.exits.take_profit)))
+        entry_ticks = position.entry_price / tick
+        # Round away from the entry, and at least one tick beyond it: a take-profit rounded
+        # back onto the entry price would close at a loss after fees.
+        if position.direction > 0:
+            ticks = max(int((target / tick).to_integral_value(ROUND_CEILING)), int(entry_ticks) + 1)
+        else:
+            ticks = min(
+                int((target / tick).to_integral_value(ROUND_FLOOR)),
+                int(entry_ticks.to_integral_value(ROUND_CEILING)) - 1,
+            )
+        if ticks <= 0:
+            return
         side = Side.SELL if position.direction > 0 else Side.BUY
         desk.tp_order = broker.submit(
             OrderRequest(
@@ -309,6 +327,8 @@ class Trader:
 
     def _check_price_exits(self, st: SymbolState, now_ns: int) -> None:
         position = self.broker.positions[st.symbol]
+        if st.bid >= st.ask:
+            return  # a crossed quote is not a price to act on
         exit_price = st.bid if position.direction > 0 else st.ask
         if exit_price <= 0.0 or self.broker.has_pending(st.symbol, reduce_only_market=True):
             return
@@ -352,8 +372,8 @@ class Trader:
                 self._exit_delisted(symbol, now_ns)
             elif now_ns - position.opened_ns >= time_stop_ns:
                 self.close_position(symbol, "time_stop", now_ns)
-        for symbol in sorted((delisted & broker.pending_entry_symbols()) - broker.positions.keys()):
-            broker.cancel_all(symbol, now_ns)
+        self._cancel_delisted_entries(now_ns)
+        broker.expire(now_ns, self.config.paper.order_timeout_ms * 1_000_000)
         equity = broker.equity()
         self.risk.on_clock(now_ns, equity)
         if broker.positions and self.risk.daily_loss_hit(equity):
@@ -367,12 +387,15 @@ class Trader:
         Entries in flight on a delisted symbol are cancelled (they must not open a position
         on a contract that stopped trading) and open positions start closing.
         """
+        self._cancel_delisted_entries(now_ns)
+        for symbol in sorted(self.market.contracts.delisted & self.broker.positions.keys()):
+            self._exit_delisted(symbol, now_ns)
+
+    def _cancel_delisted_entries(self, now_ns: int) -> None:
         broker = self.broker
         delisted = self.market.contracts.delisted
         for symbol in sorted((delisted & broker.pending_entry_symbols()) - broker.positions.keys()):
             broker.cancel_all(symbol, now_ns)
-        for symbol in sorted(delisted & broker.positions.keys()):
-            self._exit_delisted(symbol, now_ns)
 
     def _exit_delisted(self, symbol: str, now_ns: int) -> None:
         """Close a delisted symbol's position at market; if its market is gone for
@@ -397,7 +420,7 @@ class Trader:
             if drawdown > self.max_drawdown:
                 self.max_drawdown = drawdown
 
-    def finish(self, now_ns: int) -> None:
+    def finish(self) -> None:
         """End of the run: mark to market; open positions stay open and are reported."""
         self._follow_equity(self.broker.equity())
 
@@ -414,8 +437,13 @@ class Trader:
             "fills": broker.fills_count,
             "fees": float(broker.fees_paid),
             "pnl": {
-                "realized": float(broker.realized_pnl),
+                # realized: everything booked (trading PnL, fees, funding), so that
+                # start + realized + unrealized == end equity exactly.
+                "realized": float(broker.cash - broker.starting_equity),
                 "unrealized": float(broker.unrealized_pnl()),
+                "trading": float(broker.realized_pnl),
+                "fees": -float(broker.fees_paid),
+                "funding": float(broker.funding),
             },
             "positions": {
                 "opened": broker.positions_opened,
@@ -425,5 +453,4 @@ class Trader:
             "max_drawdown": self.max_drawdown,
             "win_rate": (broker.wins / closed) if closed else None,
             "equity": {"start": float(self.start_equity), "end": float(equity)},
-            "funding": float(broker.funding_paid),
         }

@@ -60,7 +60,7 @@ def validate(v: Verdicts, cfg: ValidationConfig, risk: RiskCheck) -> Rejection |
         return Rejection("data_quality", v.quality_reason or "quality")
     if v.spread_regime == "wide":
         return Rejection("market_conditions", "spread_wide")
-    if v.liquidity_score < cfg.min_liquidity_score:
+    if not v.liquidity_score >= cfg.min_liquidity_score:  # NaN fails too
         return Rejection(
             "market_conditions", f"liquidity:{v.liquidity_score:.2f}<{cfg.min_liquidity_score:.2f}"
         )
@@ -77,6 +77,6 @@ def validate(v: Verdicts, cfg: ValidationConfig, risk: RiskCheck) -> Rejection |
         return Rejection("regulatory", "contract_not_open")
     if v.ns_to_funding is not None and v.ns_to_funding <= cfg.funding_blackout_s * 1_000_000_000:
         return Rejection("regulatory", "funding_window")
-    if v.confidence < cfg.min_confidence:
+    if not v.confidence >= cfg.min_confidence:  # NaN fails too
         return Rejection("confidence", f"confidence:{v.confidence:.3f}<{cfg.min_confidence:.2f}")
     return None

@@ -461,6 +461,19 @@ class PaperBroker:
             self._sweep_reduce_only(st.symbol, now_ns)
         return fills
 
+    def expire(self, now_ns: int, max_age_ns: int) -> int:
+        """Cancel MARKET orders active for longer than `max_age_ns` without a price to fill
+        at (their symbol went quiet): a market order must not fill minutes later on a
+        decision that is long out of date. Journals "cancel" with why "expired"."""
+        expired = [
+            order
+            for order in self._orders.values()
+            if order.req.type == OrderType.MARKET and now_ns - order.active_ns > max_age_ns
+        ]
+        for order in sorted(expired, key=lambda o: o.order_id):
+            self._drop(order, now_ns, "expired")
+        return len(expired)
+
     def on_trade(
         self,
         symbol: str,
@@ -708,12 +721,21 @@ class PaperBroker:
         self._book(fill, ticks, contract, req.reason, now_ns)
         return fill
 
-    def _book(self, fill: Fill, ticks: int, contract: Contract, reason: str, now_ns: int) -> None:
+    def _book(
+        self, fill: Fill, ticks: int | Fraction, contract: Contract, reason: str, now_ns: int
+    ) -> None:
         """Apply a fill to the position: reduce/close first, then open/increase with the rest
         (a fill through zero closes, then opens the other way). The fee is split pro rata."""
         symbol, side = fill.symbol, int(fill.side)
         remaining, fee_left = fill.lots, fill.fee
         pos = self.positions.get(symbol)
+        held = self._basis.get(symbol)
+        if held is not None:
+            tick_now = _text_fraction(contract.tick_size_text)
+            if tick_now != held.tick:
+                # The exchange changed the tick size while the position was open: express
+                # this fill in the position's own ticks so cost and exit share one unit.
+                ticks = ticks * tick_now / held.tick
         if pos is not None and pos.direction != side:
             basis = self._basis[symbol]
             closing = min(remaining, pos.lots)

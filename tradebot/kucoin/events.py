@@ -13,7 +13,7 @@ not `frozen=True` on purpose: a frozen dataclass's `__init__` goes through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 __all__ = [
@@ -230,9 +230,14 @@ class Contract:
 
 @dataclass(slots=True)
 class ContractsActive:
-    """The whole contracts/active answer, in the order the exchange listed it."""
+    """The whole contracts/active answer, in the order the exchange listed it.
+
+    `unparsed` names the symbols whose entries were present but malformed: they are not
+    gone, only unreadable this time.
+    """
 
     contracts: list[Contract]
+    unparsed: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

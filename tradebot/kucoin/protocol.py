@@ -342,12 +342,16 @@ def _read_contracts(params: dict[str, Any], data: Any, rejects: Counter[str]) ->
     if not isinstance(data, list):
         raise TypeError("contracts/active data is not a list")
     contracts = []
+    unparsed = []
     for item in data:
         try:
             contracts.append(_contract(item))
         except (KeyError, *_BAD_VALUE):
             rejects["contract_malformed"] += 1
-    return ContractsActive(contracts)
+            symbol = item.get("symbol") if isinstance(item, dict) else None
+            if isinstance(symbol, str) and symbol:
+                unparsed.append(symbol)
+    return ContractsActive(contracts, unparsed)
 
 
 def _read_snapshot_rest(params: dict[str, Any], data: Any, rejects: Counter[str]) -> Event:

@@ -6,9 +6,11 @@ answer and says which symbols are new and which left `Open` or disappeared.
 
 The first answer is the baseline: what is there at the start is not a listing. After
 that, a symbol not seen before is a listing (whatever its status); a symbol that was
-`Open` and now has another status, or is missing, is a delisting. A delisted symbol that
-comes back `Open` is listed again. Within one answer, symbols are reported sorted by
-name so the order never depends on the exchange's list order.
+`Open` and now has another status, or is missing, is a delisting. A symbol whose entry
+was present but malformed is neither: it is kept as it was. An empty answer says
+nothing (a glitch, not the end of every contract) and is ignored, counted in `ignored`.
+A delisted symbol that comes back `Open` is listed again. Within one answer, symbols are
+reported sorted by name so the order never depends on the exchange's list order.
 """
 
 from __future__ import annotations
@@ -23,17 +25,27 @@ OPEN = "Open"
 class ContractTable:
     """The latest known contract per symbol, plus listing and delisting bookkeeping."""
 
-    __slots__ = ("by_symbol", "delisted", "listed_at_ns", "syncs")
+    __slots__ = ("by_symbol", "delisted", "ignored", "listed_at_ns", "syncs")
 
     def __init__(self) -> None:
         self.by_symbol: dict[str, Contract] = {}
         self.listed_at_ns: dict[str, int] = {}
         self.delisted: set[str] = set()
         self.syncs = 0
+        self.ignored = 0
 
-    def update(self, contracts: list[Contract], now_ns: int) -> tuple[list[str], list[str]]:
-        """Apply one contracts/active answer; return (listed, delisted) symbols, sorted."""
+    def update(
+        self, contracts: list[Contract], now_ns: int, unparsed: list[str] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Apply one contracts/active answer; return (listed, delisted) symbols, sorted.
+
+        `unparsed`: symbols present in the answer but unreadable; they keep their state.
+        """
+        if not contracts:
+            self.ignored += 1
+            return [], []
         fresh = {c.symbol: c for c in contracts}
+        present = fresh.keys() | set(unparsed or ())
         first = self.syncs == 0
         self.syncs += 1
         listed: list[str] = []
@@ -56,7 +68,7 @@ class ContractTable:
                 delisted.append(symbol)
                 self.delisted.add(symbol)
             self.by_symbol[symbol] = contract
-        for symbol in sorted(self.by_symbol.keys() - fresh.keys()):
+        for symbol in sorted(self.by_symbol.keys() - present):
             if symbol not in self.delisted:
                 delisted.append(symbol)
                 self.delisted.add(symbol)

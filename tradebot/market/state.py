@@ -119,7 +119,6 @@ class Market:
         self.listings: list[str] = []
         self.delistings: list[str] = []
         self.stale_periods = 0
-        self.disconnects = 0
         self.handlers: dict[type, Callable[[Any, int], SymbolState | None]] = {
             Level2Change: self._on_level2,
             Ticker: self._on_ticker,
@@ -259,7 +258,7 @@ class Market:
         return st
 
     def _on_contracts(self, ev: ContractsActive, now_ns: int) -> None:
-        listed, delisted = self.contracts.update(ev.contracts, now_ns)
+        listed, delisted = self.contracts.update(ev.contracts, now_ns, ev.unparsed)
         for contract in ev.contracts:
             st = self.symbols.get(contract.symbol)
             if st is None:
@@ -290,7 +289,6 @@ class Market:
         invalidated; the live feed fetches snapshots after reconnecting, and replay applies
         the ones it recorded.
         """
-        self.disconnects += 1
         self.journal.record(now_ns, "disconnect", "", conn=conn, reason=reason)
         for st in self.symbols.values():
             if st.book.in_sync:
@@ -305,9 +303,3 @@ class Market:
                 st.stale = True
                 self.stale_periods += 1
                 self.journal.record(now_ns, "stale", st.symbol, since_ns=st.quote_ns)
-
-    def sequence_gaps(self) -> int:
-        return sum(st.book.gaps + st.book.crossed for st in self.symbols.values())
-
-    def resyncs(self) -> int:
-        return sum(st.book.resyncs for st in self.symbols.values())
