@@ -615,3 +615,52 @@ def _scenario() -> str:
 
 def test_same_calls_same_digest() -> None:
     assert _scenario() == _scenario()
+
+
+def test_cached_equity_follows_marks_fills_and_funding() -> None:
+    """equity() is cached; every change that moves it must be seen."""
+    broker = PaperBroker(PaperConfig(latency_ms=0), Journal())
+    c = _contract_for_cache_test()
+    st = SymbolState(c.symbol)
+    st.book.apply_snapshot(1, [(99.0, 100.0)], [(100.0, 100.0)])
+    st.bid, st.ask, st.bid_size, st.ask_size = 99.0, 100.0, 100.0, 100.0
+    start = broker.equity()
+    broker.submit(OrderRequest(c.symbol, Side.BUY, 10, OrderType.MARKET, "entry"), c, 0)
+    broker.on_book(st, c, 0)
+    after_fill = broker.equity()
+    assert after_fill < start  # the fee
+    broker.mark(c.symbol, 110.0)
+    marked = broker.equity()
+    assert marked > after_fill
+    assert broker.equity() == marked  # cached, same value
+    broker.on_funding(c.symbol, 0.01, 110.0, 1)
+    assert broker.equity() < marked
+    fresh = PaperBroker(PaperConfig(latency_ms=0), Journal())
+    assert fresh.equity() == fresh.cash
+
+
+def _contract_for_cache_test() -> Contract:
+    return Contract(
+        symbol="CACHEUSDTM",
+        status="Open",
+        multiplier=1.0,
+        multiplier_text="1",
+        lot_size=1,
+        tick_size=0.01,
+        tick_size_text="0.01",
+        max_order_qty=1_000_000,
+        maker_fee_rate=0.0002,
+        taker_fee_rate=0.0006,
+        is_inverse=False,
+        quote_currency="USDT",
+        settle_currency="USDT",
+        first_open_ms=None,
+        funding_rate=None,
+        next_funding_in_ms=None,
+        funding_granularity_ms=None,
+        mark_price=None,
+        index_price=None,
+        last_price=None,
+        volume_24h=None,
+        turnover_24h=None,
+    )

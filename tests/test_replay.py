@@ -91,6 +91,12 @@ def test_sample_replay_report_follows_the_contract(tmp_path: Path) -> None:
         "confidence",
     }
     assert report["orders"] > 0 and report["fills"] > 0
+    verdicts = report["quality"]["verdicts"]
+    assert sum(verdicts.values()) == sum(report["signals"].values())  # one per evaluation
+    assert {"completeness", "spread"} <= set(report["quality"]["reasons"])
+    pnl = report["pnl"]
+    end = report["equity"]["end"]
+    assert abs(report["equity"]["start"] + pnl["realized"] + pnl["unrealized"] - end) < 1e-6
     assert set(report["pnl"]) >= {"realized", "unrealized"}
     assert set(report["positions"]) >= {"opened", "closed"}
     assert 0.0 <= report["max_drawdown"] < 1.0

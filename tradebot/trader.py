@@ -80,6 +80,8 @@ class Trader:
         self.desks: dict[str, _Desk] = {}
         self.signals: Counter[str] = Counter({t.value: 0 for t in SignalType})
         self.rejections: Counter[str] = Counter({layer: 0 for layer in LAYERS})
+        self.quality_tiers: Counter[str] = Counter()  # verdicts by tier (ok, critical, ...)
+        self.quality_reasons: Counter[str] = Counter()  # failed checks, by check name
         self.stage_latency = {name: LatencyHistogram() for name in STAGES}
         self.eval_ns = config.signals.evaluate_every_ms * 1_000_000
         self._delisting_since: dict[str, int] = {}
@@ -171,6 +173,9 @@ class Trader:
         t0 = perf()
         verdict = assess(st, market.contracts, desk.tracker, now_ns, cfg.quality)
         t1 = perf()
+        self.quality_tiers[verdict.tier] += 1
+        for reason in verdict.reasons:
+            self.quality_reasons[reason.partition(":")[0]] += 1
         signal = compute_signal(
             st,
             desk.tracker,
@@ -433,6 +438,10 @@ class Trader:
         return {
             "signals": dict(self.signals),
             "rejections": dict(self.rejections),
+            "quality": {
+                "verdicts": dict(sorted(self.quality_tiers.items())),
+                "reasons": dict(sorted(self.quality_reasons.items())),
+            },
             "orders": broker.orders_count,
             "fills": broker.fills_count,
             "fees": float(broker.fees_paid),

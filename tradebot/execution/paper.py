@@ -268,16 +268,29 @@ class PaperBroker:
         self.orders_by_symbol: Mapping[str, object] = self._by_symbol
         self._basis: dict[str, _Basis] = {}
         self._marks: dict[str, float] = {}
+        self._mark_version = 0  # bumped by marks of held symbols and position changes
+        self._equity_key: tuple[Decimal, int] | None = None
+        self._equity_value: Decimal | None = None
 
     # --- account --------------------------------------------------------------------------
 
     def equity(self, marks: Mapping[str, float] | None = None) -> Decimal:
         """Cash plus unrealized PnL, each position marked at `marks[symbol]` when given and
         usable, else at its last known mark (`mark`), else at its entry price."""
+        if marks is None:
+            # Cached: equity is asked for on every entry attempt and tick, and marking
+            # positions is exact-fraction arithmetic. Any fill, funding payment or mark of
+            # a held symbol clears the cache.
+            key = (self.cash, self._mark_version)
+            if self._equity_key == key and self._equity_value is not None:
+                return self._equity_value
         total = self.cash
         for symbol, pos in self.positions.items():
             override = marks.get(symbol) if marks is not None else None
             total += self._unrealized(pos, override)
+        if marks is None:
+            self._equity_key = (self.cash, self._mark_version)
+            self._equity_value = total
         return total
 
     def unrealized_pnl(self) -> Decimal:
@@ -288,6 +301,8 @@ class PaperBroker:
         """Remember `mark_price` for `symbol` (ignored unless positive and finite)."""
         if _usable(mark_price):
             self._marks[symbol] = mark_price
+            if symbol in self.positions:
+                self._mark_version += 1
 
     def open_orders(self, symbol: str | None = None) -> list[int]:
         """Ids of orders not yet filled or cancelled (pending latency or resting), ascending."""
@@ -726,6 +741,7 @@ class PaperBroker:
     ) -> None:
         """Apply a fill to the position: reduce/close first, then open/increase with the rest
         (a fill through zero closes, then opens the other way). The fee is split pro rata."""
+        self._mark_version += 1  # positions change: the cached equity is out of date
         symbol, side = fill.symbol, int(fill.side)
         remaining, fee_left = fill.lots, fill.fee
         pos = self.positions.get(symbol)
