@@ -17,6 +17,7 @@ from typing import Any
 from tradebot.config import load_config
 from tradebot.engine import Engine
 from tradebot.journal import Journal, JournalEntry
+from tradebot.kucoin.events import Contract
 
 T0 = 1_700_000_000_000_000_000  # a whole second (and ms) of the run's clock, in ns
 S = 1_000_000_000
@@ -86,6 +87,36 @@ def contract(
     }
     c.update(extra)
     return c
+
+
+def contract_value(**overrides: Any) -> Contract:
+    """A parsed `Contract` (XBTUSDTM-like: multiplier 0.1, tick 0.1) with `overrides`."""
+    fields: dict[str, Any] = {
+        "symbol": "XBTUSDTM",
+        "status": "Open",
+        "multiplier": 0.1,
+        "multiplier_text": "0.1",
+        "lot_size": 1,
+        "tick_size": 0.1,
+        "tick_size_text": "0.1",
+        "max_order_qty": 1_000_000,
+        "maker_fee_rate": None,
+        "taker_fee_rate": None,
+        "is_inverse": False,
+        "quote_currency": "USDT",
+        "settle_currency": "USDT",
+        "first_open_ms": None,
+        "funding_rate": None,
+        "next_funding_in_ms": None,
+        "funding_granularity_ms": None,
+        "mark_price": None,
+        "index_price": None,
+        "last_price": None,
+        "volume_24h": None,
+        "turnover_24h": None,
+    }
+    fields.update(overrides)
+    return Contract(**fields)
 
 
 def contracts_answer(contracts: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import contract_value
 from tradebot.config import PaperConfig
 from tradebot.execution.paper import (
     INVERSE_NOT_SUPPORTED,
@@ -31,32 +32,7 @@ D = Decimal
 
 
 def make_contract(**overrides: Any) -> Contract:
-    fields: dict[str, Any] = {
-        "symbol": SYM,
-        "status": "Open",
-        "multiplier": 0.1,
-        "multiplier_text": "0.1",
-        "lot_size": 1,
-        "tick_size": 0.1,
-        "tick_size_text": "0.1",
-        "max_order_qty": 1_000,
-        "maker_fee_rate": None,
-        "taker_fee_rate": None,
-        "is_inverse": False,
-        "quote_currency": "USDT",
-        "settle_currency": "USDT",
-        "first_open_ms": None,
-        "funding_rate": None,
-        "next_funding_in_ms": None,
-        "funding_granularity_ms": None,
-        "mark_price": None,
-        "index_price": None,
-        "last_price": None,
-        "volume_24h": None,
-        "turnover_24h": None,
-    }
-    fields.update(overrides)
-    return Contract(**fields)
+    return contract_value(**{"symbol": SYM, "max_order_qty": 1_000, **overrides})
 
 
 class Rig:
@@ -620,7 +596,13 @@ def test_same_calls_same_digest() -> None:
 def test_cached_equity_follows_marks_fills_and_funding() -> None:
     """equity() is cached; every change that moves it must be seen."""
     broker = PaperBroker(PaperConfig(latency_ms=0), Journal())
-    c = _contract_for_cache_test()
+    c = make_contract(
+        symbol="CACHEUSDTM",
+        multiplier=1.0,
+        multiplier_text="1",
+        tick_size=0.01,
+        tick_size_text="0.01",
+    )
     st = SymbolState(c.symbol)
     st.book.apply_snapshot(1, [(99.0, 100.0)], [(100.0, 100.0)])
     st.bid, st.ask, st.bid_size, st.ask_size = 99.0, 100.0, 100.0, 100.0
@@ -637,30 +619,3 @@ def test_cached_equity_follows_marks_fills_and_funding() -> None:
     assert broker.equity() < marked
     fresh = PaperBroker(PaperConfig(latency_ms=0), Journal())
     assert fresh.equity() == fresh.cash
-
-
-def _contract_for_cache_test() -> Contract:
-    return Contract(
-        symbol="CACHEUSDTM",
-        status="Open",
-        multiplier=1.0,
-        multiplier_text="1",
-        lot_size=1,
-        tick_size=0.01,
-        tick_size_text="0.01",
-        max_order_qty=1_000_000,
-        maker_fee_rate=0.0002,
-        taker_fee_rate=0.0006,
-        is_inverse=False,
-        quote_currency="USDT",
-        settle_currency="USDT",
-        first_open_ms=None,
-        funding_rate=None,
-        next_funding_in_ms=None,
-        funding_granularity_ms=None,
-        mark_price=None,
-        index_price=None,
-        last_price=None,
-        volume_24h=None,
-        turnover_24h=None,
-    )

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import contract_value
 from tradebot.config import PaperConfig, RiskConfig
 from tradebot.decide.risk import (
     DAILY_LOSS_LIMIT,
@@ -35,32 +36,8 @@ HOUR = 3_600_000_000_000
 
 
 def make_contract(symbol: str = "XBTUSDTM", **overrides: Any) -> Contract:
-    fields: dict[str, Any] = {
-        "symbol": symbol,
-        "status": "Open",
-        "multiplier": 0.001,
-        "multiplier_text": "0.001",
-        "lot_size": 1,
-        "tick_size": 0.1,
-        "tick_size_text": "0.1",
-        "max_order_qty": 1_000_000,
-        "maker_fee_rate": None,
-        "taker_fee_rate": None,
-        "is_inverse": False,
-        "quote_currency": "USDT",
-        "settle_currency": "USDT",
-        "first_open_ms": None,
-        "funding_rate": None,
-        "next_funding_in_ms": None,
-        "funding_granularity_ms": None,
-        "mark_price": None,
-        "index_price": None,
-        "last_price": None,
-        "volume_24h": None,
-        "turnover_24h": None,
-    }
-    fields.update(overrides)
-    return Contract(**fields)
+    fields: dict[str, Any] = {"multiplier": 0.001, "multiplier_text": "0.001", **overrides}
+    return contract_value(symbol=symbol, **fields)
 
 
 def make_risk(**cfg: Any) -> tuple[RiskManager, list[JournalEntry]]:
