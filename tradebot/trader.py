@@ -443,6 +443,7 @@ class Trader:
                 "reasons": dict(sorted(self.quality_reasons.items())),
             },
             "orders": broker.orders_count,
+            "orders_rejected": broker.rejects,
             "fills": broker.fills_count,
             "fees": float(broker.fees_paid),
             "pnl": {
