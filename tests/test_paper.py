@@ -619,3 +619,13 @@ def test_cached_equity_follows_marks_fills_and_funding() -> None:
     assert broker.equity() < marked
     fresh = PaperBroker(PaperConfig(latency_ms=0), Journal())
     assert fresh.equity() == fresh.cash
+
+
+def test_an_absurd_book_price_is_skipped_not_an_overflow() -> None:
+    broker = PaperBroker(PaperConfig(latency_ms=0), Journal())
+    c = make_contract()
+    st = SymbolState(c.symbol)
+    st.book.apply_snapshot(1, [(1.0, 5.0)], [(1.7e307, 5.0)])
+    broker.submit(OrderRequest(c.symbol, Side.BUY, 1, OrderType.MARKET, "entry"), c, 0)
+    assert broker.on_book(st, c, 0) == []  # no usable price: the order waits
+    assert broker.on_trade(c.symbol, 1.7e307, 1.0, Side.BUY, c, 0) == []

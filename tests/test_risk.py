@@ -118,7 +118,10 @@ def _reference_size(
     if not confidence > 0.0:
         return 0
     confidence = min(confidence, 1.0)
-    ticks = round(price / contract.tick_size)
+    in_ticks = price / contract.tick_size
+    if not math.isfinite(in_ticks):  # a price so large it overflows in ticks
+        return 0
+    ticks = round(in_ticks)
     if ticks <= 0:
         return 0
     per_lot = (
@@ -432,3 +435,22 @@ def test_engine_loop_never_breaks_a_limit(
             observe()
         assert len(broker.positions) <= max_open
     assert broker.cash == (D("1000") + broker.realized_pnl - broker.fees_paid + broker.funding)
+
+
+def test_close_day_journals_the_partial_day() -> None:
+    risk, rows = make_risk()
+    risk.on_clock(HOUR, D("1000"))
+    risk.close_day(2 * HOUR, D("990"))
+    (row,) = [e for e in rows if e.kind == "daily_pnl"]
+    assert json.loads(row.detail) == {
+        "day": "1970-01-01",
+        "start_equity": 1000,
+        "end_equity": 990,
+        "pnl": -10,
+        "partial": True,
+    }
+
+
+def test_size_of_an_absurd_price_is_zero_not_an_overflow() -> None:
+    risk, _ = make_risk()
+    assert risk.size(make_contract(), 1.797e307, 1.0, D("1000")) == 0

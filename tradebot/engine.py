@@ -184,7 +184,7 @@ class Engine:
         if end_ns:
             self.advance(end_ns)
         if self.trader is not None:
-            self.trader.finish()
+            self.trader.finish(end_ns)
 
     # --- results ------------------------------------------------------------------------
 

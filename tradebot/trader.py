@@ -425,9 +425,13 @@ class Trader:
             if drawdown > self.max_drawdown:
                 self.max_drawdown = drawdown
 
-    def finish(self) -> None:
-        """End of the run: mark to market; open positions stay open and are reported."""
-        self._follow_equity(self.broker.equity())
+    def finish(self, now_ns: int) -> None:
+        """End of the run: mark to market and journal the day so far; open positions stay
+        open and are reported."""
+        equity = self.broker.equity()
+        self._follow_equity(equity)
+        if now_ns:
+            self.risk.close_day(now_ns, equity)
 
     # --- report ---------------------------------------------------------------------------------
 

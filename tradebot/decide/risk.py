@@ -121,6 +121,22 @@ class RiskManager:
         self.start_of_day_equity = equity
         self.halted = False
 
+    def close_day(self, now_ns: int, equity: Decimal) -> None:
+        """End of the run: journal "daily_pnl" for the day in progress, marked partial."""
+        if self._day is None:
+            return
+        start = self.start_of_day_equity
+        self.journal.record(
+            now_ns,
+            "daily_pnl",
+            "",
+            day=utc_day(self._day),
+            start_equity=start,
+            end_equity=equity,
+            pnl=equity - start,
+            partial=True,
+        )
+
     def daily_loss_hit(self, equity: Decimal) -> bool:
         """True when the daily loss limit is hit: equity <= start of day x (1 - fraction).
 
@@ -187,7 +203,10 @@ class RiskManager:
             return 0
         if confidence > 1.0:  # min(confidence, 1.0)
             confidence = 1.0
-        ticks = round(price / contract.tick_size)
+        in_ticks = price / contract.tick_size
+        if not math.isfinite(in_ticks):  # a price so large it overflows in ticks
+            return 0
+        ticks = round(in_ticks)
         if ticks <= 0:
             return 0
         # Exact, as fractions: lots = (equity x fraction x confidence) // (ticks x tick x mult),

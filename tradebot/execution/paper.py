@@ -200,8 +200,13 @@ def _money(value: Fraction) -> Decimal:
     return _to_decimal(value, _MONEY_PLACES)
 
 
+# No contract trades above this; bounding prices keeps price / tick_size finite (the
+# protocol refuses tick sizes below 1e-12), so converting to ticks cannot overflow.
+_MAX_PRICE = 1e15
+
+
 def _usable(price: float) -> bool:
-    return price > 0.0 and math.isfinite(price)
+    return 0.0 < price < _MAX_PRICE
 
 
 def _side_name(side: int) -> str:

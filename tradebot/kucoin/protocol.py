@@ -310,8 +310,8 @@ def _contract(d: dict[str, Any]) -> Contract:
     tick = float(tick_text)
     multiplier = abs(float(mult_text))
     lot = _int(d.get("lotSize", 1))
-    if tick <= 0 or multiplier <= 0 or lot <= 0:
-        raise ValueError("tickSize, multiplier and lotSize must be positive")
+    if tick < 1e-12 or multiplier <= 0 or lot <= 0:
+        raise ValueError("tickSize (>= 1e-12), multiplier and lotSize must be positive")
     return Contract(
         symbol=symbol,
         status=status,
