@@ -422,6 +422,8 @@ def test_realized_pnl_on_close_is_exact() -> None:
     assert b.cash == D("1000.26382")
     assert b.positions == {}
     assert rig.last("position_close") == {
+        "direction": 1,
+        "entry_price": 100,
         "exit_price": 101,
         "lots": 3,
         "realized_pnl": 0.3,

@@ -306,7 +306,7 @@ def test_render_report_totals_and_win_rate(tmp_path: Path) -> None:
     text = render_report(db)
     assert "status       finished" in text
     assert "2 trades, 1 winning, win rate 50.0 %" in text
-    assert "realized pnl +5.0000 USDT" in text
+    assert "trading pnl  +5.0000 USDT (closed trades, before fees and funding)" in text
     assert "fees         0.1500 USDT" in text
     assert "funding      -0.0100 USDT" in text
     assert "unrealized   +1.2500 USDT" in text
@@ -316,8 +316,10 @@ def test_render_report_totals_and_win_rate(tmp_path: Path) -> None:
     trades = [line for line in text.splitlines() if line.startswith("  2024-")]
     assert len(trades) == 2
     assert "XBTUSDTM  long" in trades[0] and "60000 → 60500" in trades[0]
-    assert "pnl +10.0000" in trades[0] and "take_profit" in trades[0] and "held 1m05s" in trades[0]
-    assert "ETHUSDTM  short" in trades[1] and "pnl -5.0000" in trades[1]
+    assert (
+        "net pnl +10.0000" in trades[0] and "take_profit" in trades[0] and "held 1m05s" in trades[0]
+    )
+    assert "ETHUSDTM  short" in trades[1] and "net pnl -5.0000" in trades[1]
     assert "held 1h02m05s" in trades[1]
 
 
@@ -343,9 +345,9 @@ def test_render_report_with_missing_fields_shows_question_marks(tmp_path: Path) 
         store.end_run(status="finished", report={"pnl": {}}, ended_wall_ns=T0)
     text = render_report(db)
     assert "3 trades, 1 winning, win rate 33.3 %" in text
-    assert "realized pnl +2.0000 USDT (2 of 3 closes without a value)" in text
+    assert "trading pnl  +2.0000 USDT (2 of 3 closes without a value)" in text
     assert "fees         ?" in text
-    assert "XBTUSDTM  ?      ? lots  ? → ?  pnl ?  ?  held ?" in text
+    assert "XBTUSDTM  ?      ? lots  ? → ?  net pnl ?  ?  held ?" in text
     assert "unrealized   ?" in text and "max drawdown ?" in text
 
 

@@ -218,7 +218,7 @@ def _trade_lines(closes: list[tuple[JournalEntry, dict[str, Any]]]) -> list[str]
             f"  {_wall(entry.ts_ns, zone=False)}  {entry.symbol:<{symbol_w}}"
             f"  {_direction(d.get('direction')):<5}  {_plain(d.get('lots'))} lots"
             f"  {_plain(d.get('entry_price'))} → {_plain(d.get('exit_price'))}"
-            f"  pnl {_money(d.get('realized_pnl'))}"
+            f"  net pnl {_money(d.get('net_pnl', d.get('realized_pnl')))}"
             f"  {reason if isinstance(reason, str) and reason else '?'}"
             f"  held {_duration(d.get('held_s'))}"
         )
@@ -237,10 +237,12 @@ def _total(values: list[object], what: str, *, signed: bool = True) -> str:
 def _total_lines(
     closes: list[tuple[JournalEntry, dict[str, Any]]], rows: list[JournalEntry]
 ) -> list[str]:
-    pnls = [_num(d.get("realized_pnl")) for _, d in closes]
+    # A win is a positive net result (after fees and funding), as in the run report.
+    pnls = [_num(d.get("net_pnl", d.get("realized_pnl"))) for _, d in closes]
     wins = sum(1 for p in pnls if p is not None and p > 0)
     win_rate = f"{wins / len(closes) * 100:.1f} %" if closes else "n/a"
     realized = _total([d.get("realized_pnl") for _, d in closes], "closes")
+    net = _total([d.get("net_pnl") for _, d in closes], "closes")
 
     fills = [_detail(e).get("fee") for e in rows if e.kind == "fill"]
     if fills or not closes:
@@ -258,7 +260,8 @@ def _total_lines(
 
     return [
         _label("totals", f"{len(closes)} trades, {wins} winning, win rate {win_rate}"),
-        _label("realized pnl", realized),
+        _label("trading pnl", realized + " (closed trades, before fees and funding)"),
+        _label("net pnl", net + " (closed trades, after fees and funding)"),
         _label("fees", fees),
         _label("funding", funding),
     ]

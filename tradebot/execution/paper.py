@@ -826,6 +826,8 @@ class PaperBroker:
             now_ns,
             "position_close",
             pos.symbol,
+            direction=pos.direction,
+            entry_price=pos.entry_price,
             exit_price=exit_price,
             lots=basis.exit_lots,
             realized_pnl=pos.realized_pnl,
