@@ -221,3 +221,10 @@ def test_bad_config_value_names_the_key(tmp_path: Path) -> None:
 def test_bad_speed_is_refused(tmp_path: Path) -> None:
     result = run_cli(["replay", str(SAMPLE), "--speed", "fast"], tmp_path)
     assert result.exit_code != 0 and "fast" in result.output
+
+
+def test_sample_regenerates_byte_for_byte(tmp_path: Path) -> None:
+    """The README's regeneration command gives the committed sample, on every Python."""
+    out = tmp_path / "sample.msgpack"
+    generate(out, symbols=20, minutes=5, seed=1, rate=4)
+    assert out.read_bytes() == SAMPLE.read_bytes()
