@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from simulator.replay import replay
-from tests.helpers import TRADING, Scenario, contract, ns
+from tests.helpers import TRADING, Scenario, contract, contract_value, ns
 from tests.test_trader import LOTS, A, B, _entered
 from tradebot.engine import MAX_CATCHUP_TICKS
 from tradebot.market.contracts import ContractTable
@@ -90,3 +90,12 @@ def test_digest_does_not_depend_on_the_callers_decimal_context() -> None:
     with decimal.localcontext() as ctx:
         ctx.prec = 6
         assert replay(SAMPLE)["digest"] == base
+
+
+def test_a_truncated_contracts_answer_delists_nothing() -> None:
+    table = ContractTable()
+    many = [contract_value(symbol=f"S{i:02d}USDTM") for i in range(12)]
+    table.update(many, 1)
+    assert table.update(many[:5], 2) == ([], [])  # 7 of 12 missing: truncated
+    assert table.ignored == 1 and not table.delisted
+    assert table.update(many[:10], 3) == ([], ["S10USDTM", "S11USDTM"])  # two real ones

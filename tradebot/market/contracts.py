@@ -8,7 +8,8 @@ The first answer is the baseline: what is there at the start is not a listing. A
 that, a symbol not seen before is a listing (whatever its status); a symbol that was
 `Open` and now has another status, or is missing, is a delisting. A symbol whose entry
 was present but malformed is neither: it is kept as it was. An empty answer says
-nothing (a glitch, not the end of every contract) and is ignored, counted in `ignored`.
+nothing (a glitch, not the end of every contract) and is ignored, counted in `ignored`;
+so is an answer missing more than half of ten or more open contracts (truncated).
 A delisted symbol that comes back `Open` is listed again. Within one answer, symbols are
 reported sorted by name so the order never depends on the exchange's list order.
 """
@@ -20,6 +21,8 @@ from tradebot.kucoin.events import Contract
 __all__ = ["OPEN", "ContractTable"]
 
 OPEN = "Open"
+# An answer missing more than half of at least this many open contracts is ignored.
+_PARTIAL_MIN_OPEN = 10
 
 
 class ContractTable:
@@ -46,6 +49,15 @@ class ContractTable:
             return [], []
         fresh = {c.symbol: c for c in contracts}
         present = fresh.keys() | set(unparsed or ())
+        open_now = [
+            s for s, c in self.by_symbol.items() if c.status == OPEN and s not in self.delisted
+        ]
+        missing = sum(1 for s in open_now if s not in present)
+        if len(open_now) >= _PARTIAL_MIN_OPEN and missing * 2 > len(open_now):
+            # More than half of the open contracts gone in one poll is a truncated answer,
+            # not a market event: acting on it would close every position.
+            self.ignored += 1
+            return [], []
         first = self.syncs == 0
         self.syncs += 1
         listed: list[str] = []
