@@ -107,34 +107,27 @@ class RiskManager:
             return
         if day <= self._day:
             return
-        start = self.start_of_day_equity
-        self.journal.record(
-            now_ns,
-            "daily_pnl",
-            "",
-            day=utc_day(self._day),
-            start_equity=start,
-            end_equity=equity,
-            pnl=equity - start,
-        )
+        self._journal_day(now_ns, self._day, equity)
         self._day = day
         self.start_of_day_equity = equity
         self.halted = False
 
     def close_day(self, now_ns: int, equity: Decimal) -> None:
         """End of the run: journal "daily_pnl" for the day in progress, marked partial."""
-        if self._day is None:
-            return
+        if self._day is not None:
+            self._journal_day(now_ns, self._day, equity, partial=True)
+
+    def _journal_day(self, now_ns: int, day: int, equity: Decimal, **extra: object) -> None:
         start = self.start_of_day_equity
         self.journal.record(
             now_ns,
             "daily_pnl",
             "",
-            day=utc_day(self._day),
+            day=utc_day(day),
             start_equity=start,
             end_equity=equity,
             pnl=equity - start,
-            partial=True,
+            **extra,
         )
 
     def daily_loss_hit(self, equity: Decimal) -> bool:
