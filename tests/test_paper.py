@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import contract_value
@@ -631,3 +631,51 @@ def test_an_absurd_book_price_is_skipped_not_an_overflow() -> None:
     broker.submit(OrderRequest(c.symbol, Side.BUY, 1, OrderType.MARKET, "entry"), c, 0)
     assert broker.on_book(st, c, 0) == []  # no usable price: the order waits
     assert broker.on_trade(c.symbol, 1.7e307, 1.0, Side.BUY, c, 0) == []
+
+
+@example(num=5, den=2, places=0)  # exact halves: to even, both signs
+@example(num=-5, den=2, places=0)
+@example(num=7, den=2, places=0)
+@example(num=25, den=1000, places=2)
+@given(
+    num=st.integers(min_value=-(10**30), max_value=10**30),
+    den=st.integers(min_value=1, max_value=10**18),
+    places=st.integers(min_value=0, max_value=12),
+)
+def test_ratio_rounding_matches_the_fraction_rounding(num: int, den: int, places: int) -> None:
+    # Marking to market rounds integer ratios directly; it must be the Fraction rounding
+    # (half to even) bit for bit, or equity would drift from the booked money.
+    from fractions import Fraction
+
+    from tradebot.execution.paper import _ratio_to_decimal
+
+    digits = round(Fraction(num, den) * 10**places)  # Fraction.__round__: half to even
+    got = _ratio_to_decimal(num, den, places)
+    assert Fraction(got) == Fraction(digits, 10**places)
+    _sign, digit_tuple, exponent = got.as_tuple()
+    assert not (isinstance(exponent, int) and exponent < 0 and digit_tuple[-1] == 0)  # canonical
+
+
+@given(
+    mark=st.floats(min_value=0.0001, max_value=1e6, allow_nan=False),
+    lots=st.integers(min_value=1, max_value=10_000),
+    long=st.booleans(),
+)
+def test_unrealized_pnl_is_the_exact_fraction_formula(mark: float, lots: int, long: bool) -> None:
+    from fractions import Fraction
+
+    from tradebot.execution.paper import _money
+
+    contract = contract_value(multiplier=0.001, multiplier_text="0.001")
+    broker = PaperBroker(PaperConfig(latency_ms=0), Journal())
+    state = SymbolState("XBTUSDTM")
+    state.bid, state.bid_size, state.ask, state.ask_size = 99.9, 1e6, 100.1, 1e6
+    side = Side.BUY if long else Side.SELL
+    broker.submit(OrderRequest("XBTUSDTM", side, lots, OrderType.MARKET, "entry"), contract, 0)
+    broker.on_book(state, contract, 1)
+    pos = broker.positions["XBTUSDTM"]
+    basis = broker._basis["XBTUSDTM"]
+    ticks = round(mark / 0.1)
+    expected = _money((Fraction(ticks) * lots - basis.cost) * basis.unit * pos.direction)
+    broker.mark("XBTUSDTM", mark)
+    assert broker.unrealized_pnl() == expected

@@ -233,19 +233,22 @@ class Trader:
     ) -> None:
         broker = self.broker
         price = st.ask if signal.direction > 0 else st.bid
+        max_open_positions = self.config.risk.max_open_positions
         sized: list[int] = []
 
         def risk() -> tuple[str | None, int]:
             equity = broker.equity()
-            # Entries in flight count as positions: they will be one in a few milliseconds.
-            entering = broker.pending_entry_symbols() - broker.positions.keys()
+            positions = broker.positions
+            open_positions = len(positions)
+            if open_positions < max_open_positions:
+                # Entries in flight count as positions: they will be one in a few
+                # milliseconds. (At the limit already, they cannot change the answer.)
+                open_positions += len(broker.pending_entry_symbols() - positions.keys())
             reason = self.risk.check_entry(
-                now_ns,
-                equity,
-                broker.cash,
-                len(broker.positions) + len(entering),
-                st.symbol in broker.positions,
+                now_ns, equity, broker.cash, open_positions, st.symbol in positions
             )
+            if reason is not None:
+                return reason, 0  # refused: no need to size (exact arithmetic)
             lots = self.risk.size(contract, price, signal.confidence, equity) if price > 0 else 0
             sized.append(lots)
             return reason, lots

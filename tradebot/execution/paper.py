@@ -186,7 +186,19 @@ def _to_decimal(value: Fraction, places: int) -> Decimal:
     Built from an integer and an exponent, so it is exact and independent of the decimal
     context.
     """
-    digits = round(value * 10**places)  # Fraction.__round__ rounds half to even
+    return _ratio_to_decimal(value.numerator, value.denominator, places)
+
+
+def _ratio_to_decimal(num: int, den: int, places: int) -> Decimal:
+    """`num / den` (den > 0) rounded half-even to `places` decimals, as `_to_decimal` does.
+
+    Integer arithmetic only: the same rounding as `round(Fraction(num, den) * 10**places)`
+    without building Fractions (marking positions to market runs on every entry attempt).
+    """
+    digits, rest = divmod(num * 10**places, den)
+    twice = rest * 2
+    if twice > den or (twice == den and digits & 1):
+        digits += 1
     if digits == 0:
         return _ZERO
     exponent = -places
@@ -852,6 +864,21 @@ class PaperBroker:
         return basis.cost / pos.lots
 
     def _unrealized(self, pos: Position, mark: float | None) -> Decimal:
+        """(mark ticks x lots - cost) x unit x direction, in money.
+
+        On integer numerators and denominators: the same value and rounding as the Fraction
+        expression, several times cheaper. Without a usable mark the position is marked at
+        its own average cost, which is exactly zero.
+        """
         basis = self._basis[pos.symbol]
-        mark_ticks = self._mark_ticks(pos, basis, mark)
-        return _money((mark_ticks * pos.lots - basis.cost) * basis.unit * pos.direction)
+        for candidate in (mark, self._marks.get(pos.symbol)):
+            if candidate is not None and _usable(candidate):
+                mark_ticks = round(candidate / basis.tick_float)
+                break
+        else:
+            return _ZERO
+        cost = basis.cost
+        unit = basis.unit
+        cost_den = cost.denominator
+        num = (mark_ticks * pos.lots * cost_den - cost.numerator) * unit.numerator
+        return _ratio_to_decimal(num * pos.direction, cost_den * unit.denominator, _MONEY_PLACES)
