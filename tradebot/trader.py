@@ -128,6 +128,17 @@ class Trader:
             return
         else:
             return
+        self.after_quote(st, desk, now_ns)
+
+    def after_level2(self, st: SymbolState, desk: _Desk, sequence: int, now_ns: int) -> None:
+        """`on_event` for a level-2 change already applied to `st` (the engine's lane)."""
+        desk.tracker.on_sequence(now_ns, sequence)
+        if st.quote_ns == now_ns:  # applied: the quote may have changed
+            self.after_quote(st, desk, now_ns)
+
+    def after_quote(self, st: SymbolState, desk: _Desk, now_ns: int) -> None:
+        """After `st`'s quotes changed: fill pending orders, check price exits, and
+        evaluate the symbol when its evaluation is due."""
         symbol = st.symbol
         broker = self.broker
         if symbol in self._orders_by_symbol and broker.has_pending(symbol):

@@ -49,11 +49,14 @@ from tradebot.kucoin.events import (
 )
 
 __all__ = [
+    "FIELD_ERRORS",
     "REST_OK",
     "Parser",
     "build_ping",
     "build_subscribe",
     "build_unsubscribe",
+    "level2_fields",
+    "ticker_v2_fields",
     "to_ns",
     "topics_of",
 ]
@@ -63,6 +66,8 @@ _MAX_ROUTES = 100_000  # topics remembered; past that, routes are computed per m
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _BAD_VALUE = (ValueError, TypeError, IndexError, AttributeError, OverflowError)
+#: What a field reader (`level2_fields`, `ticker_v2_fields`) raises on a bad payload.
+FIELD_ERRORS = (KeyError, *_BAD_VALUE)
 
 
 def _int(value: Any) -> int:
@@ -136,7 +141,13 @@ def _side(value: Any) -> Side:
 # --- WebSocket readers: (symbol from the topic, subject, data) -> event ------------------
 
 
-def _read_ticker_v2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
+def ticker_v2_fields(d: dict[str, Any]) -> tuple[Any, int, float, float, float, float, int]:
+    """A tickerV2 `data` as (symbol or None, sequence, bid, bid size, ask, ask size, ts ns).
+
+    Raises KeyError for a missing field and one of `FIELD_ERRORS` for a bad value. The
+    symbol is the data's own (None when absent: the topic's applies). Shared by the
+    tickerV2 reader and the engine's fast lane, so both accept exactly the same payloads.
+    """
     # Second busiest reader: helpers inlined. Sum of (x - x) is 0.0 only when all are finite.
     bid_raw = d["bestBidPrice"]
     ask_raw = d["bestAskPrice"]
@@ -153,10 +164,15 @@ def _read_ticker_v2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     sequence = d["sequence"]
     if type(sequence) is not int:
         sequence = _int(sequence)
-    name = d.get("symbol") or symbol
-    if type(name) is not str:
+    name = d.get("symbol") or None  # empty or falsy: the topic's symbol applies
+    if name is not None and type(name) is not str:
         raise ValueError("symbol is not text")
-    return Ticker(name, sequence, bid, bid_size, ask, ask_size, 0.0, 0.0, to_ns(d["ts"]))
+    return name, sequence, bid, bid_size, ask, ask_size, to_ns(d["ts"])
+
+
+def _read_ticker_v2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
+    name, sequence, bid, bid_size, ask, ask_size, ts = ticker_v2_fields(d)
+    return Ticker(name or symbol, sequence, bid, bid_size, ask, ask_size, 0.0, 0.0, ts)
 
 
 def _read_ticker(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
@@ -173,7 +189,13 @@ def _read_ticker(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     )
 
 
-def _read_level2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
+def level2_fields(d: dict[str, Any]) -> tuple[int, Side, float, float, int]:
+    """A level-2 change's `data` as (sequence, side, price, size, ts ns).
+
+    Raises KeyError for a missing field and one of `FIELD_ERRORS` for a bad value. Shared
+    by the level-2 reader and the engine's fast lane, so both accept exactly the same
+    payloads.
+    """
     # The busiest reader (most messages are level-2 changes), so the helpers are inlined:
     # `change` is always text, so its numbers cannot be bools; `x - x` is 0.0 only for
     # finite x.
@@ -193,6 +215,11 @@ def _read_level2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
         ts *= 1_000_000  # ms, the documented unit
     else:
         ts = to_ns(ts)
+    return sequence, side, price, size, ts
+
+
+def _read_level2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
+    sequence, side, price, size, ts = level2_fields(d)
     return Level2Change(symbol, sequence, side, price, size, ts)
 
 
@@ -346,7 +373,7 @@ def _read_contracts(params: dict[str, Any], data: Any, rejects: Counter[str]) ->
     for item in data:
         try:
             contracts.append(_contract(item))
-        except (KeyError, *_BAD_VALUE):
+        except FIELD_ERRORS:
             rejects["contract_malformed"] += 1
             symbol = item.get("symbol") if isinstance(item, dict) else None
             if isinstance(symbol, str) and symbol:
@@ -415,6 +442,16 @@ class Parser:
             if n:
                 counts[name] += n
         return counts
+
+    def route_of(self, topic: str) -> list[Any] | None:
+        """The record kept for a topic seen before: [channel name, reader, topic's symbol,
+        messages parsed]; None for a topic not seen (or past the route cap).
+
+        For a fast path that parses a topic's payloads itself (the engine's lanes, with
+        `level2_fields` and `ticker_v2_fields`): it adds 1 to the count for each message it
+        parses, so `topics` counts it as `parse_ws` would.
+        """
+        return self._routes.get(topic)
 
     def _route(self, topic: str) -> list[Any] | None:
         channel, _, symbol = topic.partition(":")

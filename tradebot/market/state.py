@@ -166,14 +166,25 @@ class Market:
 
     def _on_level2(self, ev: Level2Change, now_ns: int) -> SymbolState:
         st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
+        self.apply_level2(st, ev.sequence, ev.side, ev.price, ev.size, now_ns)
+        return st
+
+    def apply_level2(
+        self, st: SymbolState, sequence: int, side: Side, price: float, size: float, now_ns: int
+    ) -> None:
+        """Apply one level-2 change to `st`'s book; follow the top of book when it moved.
+
+        The event-free form of applying a `Level2Change` (the engine's level-2 lane calls
+        it with the parsed fields). `st.quote_ns == now_ns` afterwards iff it was applied.
+        """
         book = st.book
-        code = book.apply_change(ev.sequence, ev.side, ev.price, ev.size)
+        code = book.apply_change(sequence, side, price, size)
         if code == APPLIED:
-            if ev.side is Side.BUY:
-                if ev.price >= st.bid:
+            if side is Side.BUY:
+                if price >= st.bid:
                     top = book.best_bid()
                     st.bid, st.bid_size = top if top is not None else (0.0, 0.0)
-            elif ev.price <= st.ask or st.ask == 0.0:
+            elif price <= st.ask or st.ask == 0.0:
                 top = book.best_ask()
                 st.ask, st.ask_size = top if top is not None else (0.0, 0.0)
             prev = st.quote_ns
@@ -181,8 +192,7 @@ class Market:
                 self._freshened(st, prev, now_ns)
             st.quote_ns = now_ns
         elif code != STALE and code != BUFFERED:
-            self.journal.record(now_ns, "book_lost", ev.symbol, seq=ev.sequence, why=code)
-        return st
+            self.journal.record(now_ns, "book_lost", st.symbol, seq=sequence, why=code)
 
     def _on_snapshot(self, ev: BookSnapshot, now_ns: int) -> SymbolState:
         st = self.state(ev.symbol)
@@ -198,16 +208,31 @@ class Market:
 
     def _on_ticker(self, ev: Ticker, now_ns: int) -> SymbolState:
         st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
-        st.bid = ev.bid
-        st.bid_size = ev.bid_size
-        st.ask = ev.ask
-        st.ask_size = ev.ask_size
+        self.apply_quote(st, ev.bid, ev.bid_size, ev.ask, ev.ask_size, now_ns)
         if ev.last_price > 0.0:
             st.last_price = ev.last_price
             st.last_size = ev.last_size
             st.trade_ns = now_ns
-        self._quoted(st, now_ns)
         return st
+
+    def apply_quote(
+        self,
+        st: SymbolState,
+        bid: float,
+        bid_size: float,
+        ask: float,
+        ask_size: float,
+        now_ns: int,
+    ) -> None:
+        """Set `st`'s top of book from a ticker (the event-free form, for the ticker lane)."""
+        st.bid = bid
+        st.bid_size = bid_size
+        st.ask = ask
+        st.ask_size = ask_size
+        prev = st.quote_ns
+        if st.stale or (now_ns - prev > self.stale_after_ns and prev):
+            self._freshened(st, prev, now_ns)
+        st.quote_ns = now_ns
 
     def _on_depth(self, ev: BookDepth, now_ns: int) -> SymbolState:
         st = self.state(ev.symbol)
