@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import Any
 
-__all__ = ["MONEY_CONTEXT", "Journal", "JournalEntry", "fmt_float", "fmt_value"]
+__all__ = ["MONEY_CONTEXT", "Journal", "JournalEntry", "fmt_float", "fmt_number", "fmt_value"]
 
 
 _INF = float("inf")
@@ -46,6 +46,14 @@ def fmt_float(x: float) -> str:
         return "inf" if x > 0 else "-inf"
     text = format(x, ".12g")
     return "0" if text == "-0" else text
+
+
+def fmt_number(x: float) -> str:
+    """A float as `record` writes it: `fmt_float` text, quoted when not finite."""
+    if _NEG_INF < x < _INF:
+        text = f"{x:.12g}"
+        return "0" if text == "-0" else text
+    return f'"{fmt_float(x)}"'
 
 
 def _fmt_str(text: str) -> str:
@@ -168,7 +176,12 @@ class Journal:
             else:
                 text = fmt_value(value)
             parts.append(f'"{key}":{text}')
-        detail = "{" + ",".join(parts) + "}"
+        return self.record_detail(ts_ns, kind, symbol, "{" + ",".join(parts) + "}")
+
+    def record_detail(self, ts_ns: int, kind: str, symbol: str, detail: str) -> JournalEntry:
+        """Journal one fact whose `detail` the caller wrote: canonical JSON object text,
+        exactly what `record` would write for the same fields (the hot decision kinds use
+        it to format their fields in one f-string; their tests pin the equality)."""
         seq = self.entries = self.entries + 1
         # JournalEntry(seq, ...) without the frozen dataclass __init__ (object.__setattr__
         # per field, the slowest part of a record): the same slots, set directly.

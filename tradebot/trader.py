@@ -26,9 +26,9 @@ from tradebot.decide.quality import assess
 from tradebot.decide.risk import RiskManager
 from tradebot.decide.signals import Signal, SignalType, compute_signal
 from tradebot.decide.tracker import SymbolTracker
-from tradebot.decide.validation import LAYERS, Verdicts, validate
+from tradebot.decide.validation import LAYERS, Rejection, Verdicts, validate
 from tradebot.execution.paper import OrderRequest, OrderType, PaperBroker
-from tradebot.journal import Journal
+from tradebot.journal import Journal, fmt_number, fmt_value
 from tradebot.kucoin.events import (
     BookDepth,
     BookSnapshot,
@@ -48,6 +48,8 @@ __all__ = ["DELISTING_SETTLE_S", "STAGES", "Trader"]
 STAGES = ("quality", "signal", "validation", "broker")
 
 _NS_PER_S = 1_000_000_000
+# SignalType.value is a Python-level enum property; the plain texts, looked up by member.
+_TYPE_TEXT = {kind: kind.value for kind in SignalType}
 # A delisted symbol's position that no market order could close within this many seconds
 # (its data stopped) is settled at the last mark price, as the exchange would.
 DELISTING_SETTLE_S = 10
@@ -200,7 +202,7 @@ class Trader:
         t2 = perf()
         self.stage_latency["quality"].record(t1 - t0)
         self.stage_latency["signal"].record(t2 - t1)
-        self.signals[signal.type.value] += 1
+        self.signals[_TYPE_TEXT[signal.type]] += 1
         position = self.broker.positions.get(st.symbol)
         if position is not None:
             if (
@@ -218,19 +220,29 @@ class Trader:
         self.stage_latency["validation"].record(perf() - t2)
 
     def _journal_signal(self, signal: Signal, now_ns: int) -> None:
-        self.journal.record(
+        """Journal `signal`: what `journal.record(now_ns, "signal", symbol, type=...,
+        strength=..., ..., new_listing=...)` writes, in one f-string (about three times
+        cheaper; tests/test_trader.py pins the equality). Regimes are fixed identifiers."""
+        num = fmt_number
+        self.journal.record_detail(
             now_ns,
             "signal",
             signal.symbol,
-            type=signal.type.value,
-            strength=signal.strength,
-            confidence=signal.confidence,
-            imbalance=signal.imbalance,
-            momentum=signal.momentum,
-            liquidity=signal.liquidity_score,
-            volume=signal.volume_regime,
-            spread=signal.spread_regime,
-            new_listing=signal.new_listing,
+            f'{{"type":"{_TYPE_TEXT[signal.type]}","strength":{num(signal.strength)},'
+            f'"confidence":{num(signal.confidence)},"imbalance":{num(signal.imbalance)},'
+            f'"momentum":{num(signal.momentum)},"liquidity":{num(signal.liquidity_score)},'
+            f'"volume":"{signal.volume_regime}","spread":"{signal.spread_regime}",'
+            f'"new_listing":{"true" if signal.new_listing else "false"}}}',
+        )
+
+    def _journal_rejection(self, symbol: str, rejection: Rejection, now_ns: int) -> None:
+        """`journal.record(now_ns, "rejection", symbol, layer=..., reason=...)`, formatted
+        here: layers are fixed identifiers, reasons may carry exchange text."""
+        self.journal.record_detail(
+            now_ns,
+            "rejection",
+            symbol,
+            f'{{"layer":"{rejection.layer}","reason":{fmt_value(rejection.reason)}}}',
         )
 
     def _try_entry(
@@ -281,9 +293,7 @@ class Trader:
         )
         if rejection is not None:
             self.rejections[rejection.layer] += 1
-            self.journal.record(
-                now_ns, "rejection", st.symbol, layer=rejection.layer, reason=rejection.reason
-            )
+            self._journal_rejection(st.symbol, rejection, now_ns)
             return
         lots = sized[0]
         side = Side.BUY if signal.direction > 0 else Side.SELL
