@@ -133,9 +133,10 @@ class Trader:
         self.after_quote(st, desk, now_ns)
 
     def after_level2(self, st: SymbolState, desk: _Desk, sequence: int, now_ns: int) -> None:
-        """`on_event` for a level-2 change already applied to `st` (the engine's lane)."""
+        """After a level-2 change was handed to `st`'s book: count its sequence; if it was
+        applied (not buffered, stale or lost), the quote may have moved."""
         desk.tracker.on_sequence(now_ns, sequence)
-        if st.quote_ns == now_ns:  # applied: the quote may have changed
+        if st.quote_ns == now_ns:
             self.after_quote(st, desk, now_ns)
 
     def after_quote(self, st: SymbolState, desk: _Desk, now_ns: int) -> None:
@@ -222,7 +223,7 @@ class Trader:
     def _journal_signal(self, signal: Signal, now_ns: int) -> None:
         """Journal `signal`: what `journal.record(now_ns, "signal", symbol, type=...,
         strength=..., ..., new_listing=...)` writes, in one f-string (about three times
-        cheaper; tests/test_trader.py pins the equality). Regimes are fixed identifiers."""
+        cheaper; tests/test_journal_fast.py pins the equality). Regimes are fixed identifiers."""
         num = fmt_number
         self.journal.record_detail(
             now_ns,
