@@ -84,10 +84,7 @@ _QUOTED_MAX = 4_096
 def fmt_value(value: object) -> str:
     """Any journaled value as canonical JSON text (Decimals as exact JSON numbers)."""
     if type(value) is float:
-        if _NEG_INF < value < _INF:
-            text = f"{value:.12g}"
-            return "0" if text == "-0" else text
-        return f'"{fmt_float(value)}"'
+        return fmt_number(value)
     kind = type(value)
     if kind is str:
         return _fmt_str(value)  # type: ignore[arg-type]

@@ -856,12 +856,17 @@ class PaperBroker:
         if net > 0:
             self.wins += 1
 
-    def _mark_ticks(self, pos: Position, basis: _Basis, mark: float | None) -> Fraction:
-        """The mark in ticks: `mark` if usable, else the last known mark, else the entry."""
+    def _known_mark_ticks(self, pos: Position, basis: _Basis, mark: float | None) -> int | None:
+        """`mark` in ticks if usable, else the last known mark's; None without either."""
         for candidate in (mark, self._marks.get(pos.symbol)):
             if candidate is not None and _usable(candidate):
-                return Fraction(round(candidate / basis.tick_float))
-        return basis.cost / pos.lots
+                return round(candidate / basis.tick_float)
+        return None
+
+    def _mark_ticks(self, pos: Position, basis: _Basis, mark: float | None) -> Fraction:
+        """The mark in ticks: `mark` if usable, else the last known mark, else the entry."""
+        ticks = self._known_mark_ticks(pos, basis, mark)
+        return Fraction(ticks) if ticks is not None else basis.cost / pos.lots
 
     def _unrealized(self, pos: Position, mark: float | None) -> Decimal:
         """(mark ticks x lots - cost) x unit x direction, in money.
@@ -871,11 +876,8 @@ class PaperBroker:
         its own average cost, which is exactly zero.
         """
         basis = self._basis[pos.symbol]
-        for candidate in (mark, self._marks.get(pos.symbol)):
-            if candidate is not None and _usable(candidate):
-                mark_ticks = round(candidate / basis.tick_float)
-                break
-        else:
+        mark_ticks = self._known_mark_ticks(pos, basis, mark)
+        if mark_ticks is None:
             return _ZERO
         cost = basis.cost
         unit = basis.unit
