@@ -95,7 +95,7 @@ def main() -> int:
 
     # JSON: the WebSocket messages as text, as they arrive live.
     with RecordingReader(path) as reader:
-        items = [(r, orjson.dumps(p)) for r, k, p in reader if k == "ws" and isinstance(p, dict)]
+        items = [(r, p) for r, k, p, _ in reader if k == "ws"]
     m = len(items)
 
     def bare_json() -> None:

@@ -1,30 +1,38 @@
 """Read and write tradebot recordings: what the exchange sent, as it arrived, with local times.
 
-Format version 1 (`FORMAT` "tradebot-recording", `VERSION` 1, extension ``.msgpack``): a plain
-concatenation of MessagePack objects, no extra framing, strings UTF-8. Values keep the types
-the exchange used: a price that arrived as the JSON string "51012.0" stays a str, one that
-arrived as a number stays a number.
+The format (`FORMAT` "tradebot-recording", extension ``.msgpack``; RECORDING_FORMAT.md): a
+plain concatenation of MessagePack objects, no extra framing, strings UTF-8. The reader reads
+versions 1 and 2; the writer writes `VERSION` 2.
 
 Object 0 is the header map: ``format`` (str, always "tradebot-recording"), ``version`` (int),
 ``venue`` (str, "kucoin-futures"), ``created_ns`` (int, epoch ns), ``source`` (str, free
 text), ``symbols`` (list of str; empty means all). Unknown header keys are ignored.
 
-Every later object is a record ``[recv_ns, kind, payload]``; ``recv_ns`` is the epoch ns at
-which the local process received the item and is non-decreasing through the file. Kinds:
+Every later object is a record; ``recv_ns`` is the epoch ns at which the local process
+received the item and is non-decreasing through the file.
 
-    "ws"    the WebSocket JSON message decoded to a map; a frame that was not JSON is its text
+Version 2 (raw frames): ``[recv_ns, kind, payload]`` or ``[recv_ns, kind, payload, conn]``,
+``conn`` the int id of the connection the item arrived on (expected on "ws" records). Kinds:
+
+    "ws"    the frame exactly as received: a str (text frame) or bytes (binary frame)
     "rest"  {"method": "GET", "path": "/api/v1/...", "params": {...}, "status": 200,
-             "body": <decoded JSON body>}          (method and params optional)
+             "body": <the body as received, str or bytes>}   (method and params optional)
     "conn"  {"event": "open" | "close" | "error", "conn": <int id>, "reason": <str>}
              (reason optional)
+
+Version 1 (decoded maps): ``[recv_ns, kind, payload]`` only; a "ws" payload is the message
+decoded to a map, or the text of a frame that was not JSON; a "rest" ``body`` is the decoded
+JSON body; "conn" as in version 2.
 
 Bad input, as `RecordingReader` handles it:
 
 * a missing or unreadable file, a file that is not MessagePack, whose first object is not a
   valid header, or whose version is newer than `VERSION`: `tradebot.errors.RecordingError`
   with a one-line message naming the file and the problem;
-* a record that is not a 3-element array, has the wrong types, or a payload of the wrong
-  shape for its kind: counted in `RecordingReader.malformed` by reason and skipped;
+* a record that is not an array of 3 elements (version 1) or 3 or 4 (version 2), has the
+  wrong types (a version-2 "ws" payload that is neither str nor bytes, a ``conn`` that is
+  not an int, ...), or a payload of the wrong shape for its kind: counted in
+  `RecordingReader.malformed` by reason and skipped;
 * a record of an unknown kind (a later version may add kinds): counted in
   `RecordingReader.unknown_kinds` and skipped;
 * ``recv_ns`` smaller than the previous yielded record's: counted in
@@ -62,14 +70,16 @@ __all__ = [
 ]
 
 FORMAT: Final = "tradebot-recording"
-VERSION: Final = 1
+VERSION: Final = 2
+"""The version the writer writes and the newest the reader reads (it reads 1 too)."""
 VENUE: Final = "kucoin-futures"
 KINDS: Final = frozenset({"ws", "rest", "conn"})
 
 _T = TypeVar("_T")
 
-Record = tuple[int, str, Any]
-"""One record as `RecordingReader` yields it: ``(recv_ns, kind, payload)``."""
+Record = tuple[int, str, Any, int | None]
+"""One record as `RecordingReader` yields it: ``(recv_ns, kind, payload, conn)``; ``conn``
+is None for a record that names no connection (every version-1 record)."""
 
 _CONN_EVENTS: Final = frozenset({"open", "close", "error"})
 _EMPTY: Final[dict[str, object]] = {}  # only read, never handed out
@@ -108,8 +118,11 @@ class Header:
         }
 
 
-def _rest_problem(payload: object) -> str | None:
-    """The malformed reason for a "rest" payload, or None when it is well-formed."""
+def _rest_problem(payload: object, raw_body: bool) -> str | None:
+    """The malformed reason for a "rest" payload, or None when it is well-formed.
+
+    `raw_body` (version 2): the body must be the bytes or text as received.
+    """
     if type(payload) is not dict:
         return "payload_not_map"
     if (
@@ -119,6 +132,8 @@ def _rest_problem(payload: object) -> str | None:
         or type(payload.get("method", "GET")) is not str
         or type(payload.get("params", _EMPTY)) is not dict
     ):
+        return "rest_bad_fields"
+    if raw_body and type(payload["body"]) is not str and type(payload["body"]) is not bytes:
         return "rest_bad_fields"
     return None
 
@@ -211,13 +226,14 @@ class RecordingWriter:
         writer._owns_file = True
         return writer
 
-    def write(self, recv_ns: int, kind: str, payload: object) -> None:
-        """Append one record.
+    def write(self, recv_ns: int, kind: str, payload: object, conn: int | None = None) -> None:
+        """Append one record; `conn` is the id of the connection it arrived on, if any.
 
         Raises ValueError for the caller's mistakes, writing nothing: `recv_ns` not an int or
-        smaller than the previous record's, `kind` not in `KINDS`, a "rest" / "conn" payload
-        of the wrong shape, a payload MessagePack cannot encode, or a closed writer. A "ws"
-        payload is exchange data and is written whatever its shape.
+        smaller than the previous record's, `kind` not in `KINDS`, a "ws" payload that is not
+        the frame (str or bytes), a "rest" / "conn" payload of the wrong shape (a "rest"
+        ``body`` that is not str or bytes), a `conn` that is not an int, a payload
+        MessagePack cannot encode, or a closed writer.
         """
         if self._closed:
             raise ValueError("write to a closed RecordingWriter")
@@ -225,16 +241,22 @@ class RecordingWriter:
             raise ValueError(f"recv_ns must be an int, got {type(recv_ns).__name__}")
         if type(kind) is not str or kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+        if conn is not None and type(conn) is not int:
+            raise ValueError(f"conn must be an int or None, got {type(conn).__name__}")
         if recv_ns < self._prev_ns:
             raise ValueError(
                 f"recv_ns {recv_ns} is smaller than the previous record's {self._prev_ns}"
             )
-        if kind != "ws":
-            problem = _rest_problem(payload) if kind == "rest" else _conn_problem(payload)
+        if kind == "ws":
+            if type(payload) is not str and type(payload) is not bytes:
+                raise ValueError(f"a ws payload is the frame (str or bytes), got {payload!r:.200}")
+        else:
+            problem = _rest_problem(payload, True) if kind == "rest" else _conn_problem(payload)
             if problem is not None:
                 raise ValueError(f"bad {kind} payload ({problem}): {payload!r:.200}")
+        record = [recv_ns, kind, payload] if conn is None else [recv_ns, kind, payload, conn]
         try:
-            data = self._packer.pack([recv_ns, kind, payload])
+            data = self._packer.pack(record)
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"cannot encode {kind} record at {recv_ns}: {exc}") from exc
         self._file.write(data)
@@ -448,7 +470,9 @@ class RecordingReader:
                 f"(up to {VERSION}); upgrade tradebot to replay it"
             )
         if version < 1:
-            raise self._fail(f"bad recording header ('version' is {version}, expected 1)")
+            raise self._fail(
+                f"bad recording header ('version' is {version}, expected 1 to {VERSION})"
+            )
         venue = self._header_field(obj, "venue", str, "a str")
         created_ns = self._header_field(obj, "created_ns", int, "an int")
         source = self._header_field(obj, "source", str, "a str")
@@ -479,7 +503,7 @@ class RecordingReader:
         return value
 
     def __iter__(self) -> Iterator[Record]:
-        """Yield ``(recv_ns, kind, payload)`` for every well-formed record of a known kind.
+        """Yield ``(recv_ns, kind, payload, conn)`` for every well-formed record of a known kind.
 
         In file order; counts and skips the rest. A reader can be iterated once.
         """
@@ -496,7 +520,9 @@ class RecordingReader:
         read = self._file.read
         malformed = self.malformed
         unknown_kinds = self.unknown_kinds
+        v2 = self.header.version >= 2
         prev_ns = _MIN_NS
+        conn: Any = None
         try:
             while True:
                 for obj in unpacker:
@@ -504,20 +530,31 @@ class RecordingReader:
                     if type(obj) is not list:
                         malformed["record_not_array"] += 1
                         continue
-                    try:
+                    n = len(obj)
+                    if n == 3:
                         recv_ns, kind, payload = obj
-                    except ValueError:
+                        conn = None
+                    elif n == 4 and v2:
+                        recv_ns, kind, payload, conn = obj
+                        if type(conn) is not int:
+                            malformed["conn_not_int"] += 1
+                            continue
+                    else:
                         malformed["record_wrong_length"] += 1
                         continue
                     if type(recv_ns) is not int:
                         malformed["recv_ns_not_int"] += 1
                         continue
                     if kind == "ws":
-                        if type(payload) is not dict and type(payload) is not str:
+                        if v2:
+                            if type(payload) is not str and type(payload) is not bytes:
+                                malformed["payload_not_frame"] += 1
+                                continue
+                        elif type(payload) is not dict and type(payload) is not str:
                             malformed["payload_not_map"] += 1
                             continue
                     elif kind == "rest":
-                        problem = _rest_problem(payload)
+                        problem = _rest_problem(payload, v2)
                         if problem is not None:
                             malformed[problem] += 1
                             continue
@@ -541,7 +578,7 @@ class RecordingReader:
                     if recv_ns < prev_ns:
                         self.backwards += 1
                     prev_ns = recv_ns
-                    yield (recv_ns, kind, payload)
+                    yield (recv_ns, kind, payload, conn)
                 chunk = read(_READ_SIZE)
                 if not chunk:
                     break

@@ -86,11 +86,11 @@ def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:
     size = os.fstat(reader.fileno()).st_size if progress is not None else 0
     pace = _Pacer(opts.speed) if opts.speed is not None else None
     last_ns = 0
-    for n, (recv_ns, kind, payload) in enumerate(reader, 1):
+    for n, (recv_ns, kind, payload, conn) in enumerate(reader, 1):
         if pace is not None:
             pace.wait_until(recv_ns)
         if kind == "ws":
-            on_ws(recv_ns, payload)
+            on_ws(recv_ns, payload, conn)
         elif kind == "rest":
             on_rest(recv_ns, payload)
         else:

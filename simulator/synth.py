@@ -1,4 +1,4 @@
-"""Generate realistic, deterministic KuCoin Futures recordings (RECORDING_FORMAT v1).
+"""Generate realistic, deterministic KuCoin Futures recordings (RECORDING_FORMAT v2).
 
 What it writes: a session as the live bot would have recorded it. A connection opens, the
 server says welcome, the bot reads the server time and the contract list, subscribes
@@ -7,7 +7,9 @@ flows: level-2 changes (most of the volume), matches, tickerV2 on every top-of-b
 change, mark/index price every second, funding rate every minute, 24 h statistics every
 5 s, and the contract list again every 60 s. Every payload has the keys and the
 strings-versus-numbers of the samples in ``tests/fixtures/kucoin`` (announcements also
-carry ``"type": "message"``, as every live data message does).
+carry ``"type": "message"``, as every live data message does). Each WebSocket message is
+written as the text frame the exchange sends (compact JSON), with the id of the connection
+it arrived on; each REST body as the JSON text of the answer.
 
 The market: per symbol an integer-tick book (50-150 levels a side, sizes in lots) that
 follows a latent fair price. The fair price is a random walk whose volatility switches
@@ -30,7 +32,7 @@ is listed in `SynthSummary.events`:
   the true book, follows ~300 ms later, as the live bot would fetch it;
 * disconnect (~75 %): a 1006 close, 2 s without data while the market moves on, a second
   connection, acks, and a snapshot of every book;
-* malformed: a non-JSON frame, a garbage level-2 change (carrying the next sequence,
+* malformed: a frame that is not JSON, a garbage level-2 change (carrying the next sequence,
   which the next real change reuses), a tickerV2 without bestAskPrice, an unknown topic;
 * funding: funding.begin / funding.end for every symbol at 08:00 UTC, ~60 % in.
 
@@ -44,6 +46,7 @@ milliseconds of latency, with rare spikes; records are written in ``recv_ns`` or
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import os
 import random
@@ -125,12 +128,21 @@ def _made_up_base(rng: random.Random, taken: set[str]) -> str:
             return base
 
 
+def _frame(payload: object) -> str:
+    """A message as the exchange's text frame: compact JSON; a str is sent as it is."""
+    return payload if type(payload) is str else _dumps(payload)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 class _Out:
     """Gives each record its recv_ns and writes them in recv order.
 
     WebSocket messages share one socket, so their recv_ns follow the send order and they
     queue in a deque; REST answers and connection events go through a heap; `flush`
-    merges the two.
+    merges the two. A ws record carries the id of the connection open when it is written
+    (every message received before a (re)connection is written before it).
     """
 
     def __init__(self, writer: RecordingWriter, rng: random.Random) -> None:
@@ -138,6 +150,7 @@ class _Out:
         self.ws_queue: deque[tuple[int, int, object]] = deque()
         self.others: list[tuple[int, int, str, object]] = []
         self.tie = self.last_ws = self.down_from = self.down_until = self.count = 0
+        self.conn_id = 0
 
     def ws(self, ts: int, payload: object, control: bool = False) -> int:
         """Queue a ws message sent at exchange time `ts`; its recv_ns, or -1 when lost."""
@@ -153,12 +166,15 @@ class _Out:
         return recv
 
     def rest(self, ts: int, delay: int, path: str, params: dict[str, str], data: Any) -> int:
+        body = _dumps({"code": "200000", "data": data})
         payload = {"method": "GET", "path": path, "params": params, "status": 200,
-                   "body": {"code": "200000", "data": data}}  # fmt: skip
+                   "body": body}  # fmt: skip
         self._push(ts + delay, "rest", payload)
         return ts + delay
 
     def conn(self, ts: int, event: str, conn: int, reason: str) -> None:
+        if event == "open":
+            self.conn_id = conn
         self._push(ts, "conn", {"event": event, "conn": conn, "reason": reason})
 
     def _push(self, recv: int, kind: str, payload: object) -> None:
@@ -177,7 +193,7 @@ class _Out:
             recv, tie, payload = queue.popleft()
             while others and others[0][:2] < (recv, tie):
                 self._write_other()
-            write(recv, "ws", payload)
+            write(recv, "ws", _frame(payload), self.conn_id)
             self.count += 1
         while others and others[0][0] <= upto:
             self._write_other()
@@ -838,7 +854,7 @@ def generate(
     start = (_FUNDING_NS - round(0.6 * duration)) // _MS * _MS
     rng = random.Random(seed)
     with RecordingWriter.create(
-        path, created_ns=start, source=f"tradebot-synth 1 seed={seed}"
+        path, created_ns=start, source=f"tradebot-synth 2 seed={seed}"
     ) as writer:
         out = _Out(writer, rng)
         session = _Session(out, rng, symbols, start, duration, rate)

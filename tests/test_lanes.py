@@ -26,8 +26,8 @@ B = "BBBUSDTM"
 MS = 1_000_000
 
 
-def _feed(engine: Engine, records: list[tuple[int, str, Any]]) -> None:
-    for recv_ns, kind, payload in records:
+def _feed(engine: Engine, records: list[tuple[Any, ...]]) -> None:
+    for recv_ns, kind, payload, *_ in records:
         payload = json.loads(json.dumps(payload)) if kind == "ws" else payload  # own copy
         if kind == "ws":
             engine.on_ws(recv_ns, payload)
@@ -53,7 +53,7 @@ def _derived(engine: Engine) -> dict[str, Any]:
     }
 
 
-def _both(records: list[tuple[int, str, Any]]) -> tuple[dict[str, Any], dict[str, Any], Engine]:
+def _both(records: list[tuple[Any, ...]]) -> tuple[dict[str, Any], dict[str, Any], Engine]:
     with localcontext(MONEY_CONTEXT):
         fast = Engine(lanes=True)
         _feed(fast, records)

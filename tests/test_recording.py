@@ -1,8 +1,13 @@
-"""Tests for simulator.recording: the recording format contract and its bad-input rules."""
+"""Tests for simulator.recording: the recording format contract and its bad-input rules.
+
+Every bad-input rule is tested on both format versions (the `version` fixture): version 1
+records hold decoded maps, version 2 records the raw frames and bodies.
+"""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -47,6 +52,25 @@ REST: dict[str, Any] = {
     "body": {"code": "200000", "data": [{"symbol": "XBTUSDTM", "tickSize": 1.0}]},
 }
 CONN: dict[str, Any] = {"event": "open", "conn": 1, "reason": ""}
+TICKER_FRAME = json.dumps(TICKER, separators=(",", ":"))
+REST_RAW: dict[str, Any] = {**REST, "body": json.dumps(REST["body"])}
+
+
+@pytest.fixture(params=[1, 2], ids=["v1", "v2"])
+def version(request: pytest.FixtureRequest) -> int:
+    """The format version a test writes its file in."""
+    return int(request.param)
+
+
+def ws_payload(version: int, message: dict[str, Any] | None = None) -> Any:
+    """A good "ws" payload of `version`: the map (1) or its JSON text (2)."""
+    message = TICKER if message is None else message
+    return message if version == 1 else json.dumps(message, separators=(",", ":"))
+
+
+def rest_payload(version: int) -> dict[str, Any]:
+    """A good "rest" payload of `version`: a decoded body (1) or the body's text (2)."""
+    return REST if version == 1 else REST_RAW
 
 
 def good_header(**changes: object) -> dict[str, object]:
@@ -72,9 +96,10 @@ def write_raw(path: Path, *objects: object) -> Path:
     return path
 
 
-def read_all(path: Path) -> tuple[RecordingReader, list[tuple[int, str, Any]]]:
+def read_all(path: Path) -> tuple[RecordingReader, list[tuple[Any, ...]]]:
+    """The reader and its records, a record that names no connection as a 3-tuple."""
     with RecordingReader(path) as reader:
-        return reader, list(reader)
+        return reader, [r if r[3] is not None else r[:3] for r in reader]
 
 
 def refusal(path: Path) -> str:
@@ -204,9 +229,9 @@ def test_header_with_a_wrong_type_is_refused_naming_the_key(
 
 def test_newer_version_is_refused(tmp_path: Path) -> None:
     # A newer version may change anything after 'version': it is refused on the version alone.
-    path = write_raw(tmp_path / "x.msgpack", {"format": FORMAT, "version": 2, "other": 1})
+    path = write_raw(tmp_path / "x.msgpack", {"format": FORMAT, "version": 3, "other": 1})
     message = refusal(path)
-    assert "version 2 is newer than this tradebot reads" in message
+    assert "version 3 is newer than this tradebot reads (up to 2)" in message
 
 
 @pytest.mark.parametrize("version", [0, -1])
@@ -215,18 +240,20 @@ def test_version_below_one_is_refused(tmp_path: Path, version: int) -> None:
     assert "'version'" in refusal(path)
 
 
-def test_unknown_header_keys_are_ignored(tmp_path: Path) -> None:
-    header = good_header(compression=None, host={"name": "box", "tz": "UTC"}, symbols=[])
-    path = write_raw(tmp_path / "x.msgpack", header, [T0, "ws", TICKER])
+def test_unknown_header_keys_are_ignored(tmp_path: Path, version: int) -> None:
+    header = good_header(
+        compression=None, host={"name": "box", "tz": "UTC"}, symbols=[], version=version
+    )
+    path = write_raw(tmp_path / "x.msgpack", header, [T0, "ws", ws_payload(version)])
     reader, records = read_all(path)
     assert reader.header == Header(
-        version=1, venue=VENUE, created_ns=T0, source="tests", symbols=()
+        version=version, venue=VENUE, created_ns=T0, source="tests", symbols=()
     )
-    assert records == [(T0, "ws", TICKER)]
+    assert records == [(T0, "ws", ws_payload(version))]
 
 
-def test_header_only_file_has_no_records(tmp_path: Path) -> None:
-    reader, records = read_all(write_raw(tmp_path / "x.msgpack", good_header()))
+def test_header_only_file_has_no_records(tmp_path: Path, version: int) -> None:
+    reader, records = read_all(write_raw(tmp_path / "x.msgpack", good_header(version=version)))
     assert records == []
     assert reader.records == 0 and not reader.truncated and not reader.malformed
 
@@ -234,102 +261,211 @@ def test_header_only_file_has_no_records(tmp_path: Path) -> None:
 # --- bad records are counted and skipped -------------------------------------------------
 
 
-def test_records_that_are_not_arrays_are_counted_and_skipped(tmp_path: Path) -> None:
+def test_records_that_are_not_arrays_are_counted_and_skipped(tmp_path: Path, version: int) -> None:
+    good = ws_payload(version)
     path = write_raw(
         tmp_path / "x.msgpack",
-        good_header(),
-        [T0, "ws", TICKER],
+        good_header(version=version),
+        [T0, "ws", good],
         {"recv_ns": T0, "kind": "ws"},
         T0,
         "ws",
         None,
         b"abc",  # a 3-byte bin: must not be unpacked as a record
         "abc",  # a 3-char str, likewise
-        [T0 + 1, "ws", TICKER],
+        [T0 + 1, "ws", good],
     )
     reader, records = read_all(path)
-    assert records == [(T0, "ws", TICKER), (T0 + 1, "ws", TICKER)]
+    assert records == [(T0, "ws", good), (T0 + 1, "ws", good)]
     assert reader.malformed == {"record_not_array": 6}
     assert reader.records == 8
 
 
-@pytest.mark.parametrize("bad", [[], [T0], [T0, "ws"], [T0, "ws", {}, 4], [T0, "ws", {}, None]])
-def test_records_of_the_wrong_length_are_counted_and_skipped(tmp_path: Path, bad: object) -> None:
-    path = write_raw(tmp_path / "x.msgpack", good_header(), bad, [T0, "ws", TICKER])
+@pytest.mark.parametrize(
+    ("version", "bad"),
+    [
+        (1, []),
+        (1, [T0]),
+        (1, [T0, "ws"]),
+        (1, [T0, "ws", {}, 4]),  # a connection id is version 2
+        (1, [T0, "ws", {}, None]),
+        (2, []),
+        (2, [T0]),
+        (2, [T0, "ws"]),
+        (2, [T0, "ws", "{}", 4, 5]),
+    ],
+)
+def test_records_of_the_wrong_length_are_counted_and_skipped(
+    tmp_path: Path, version: int, bad: object
+) -> None:
+    good = ws_payload(version)
+    path = write_raw(tmp_path / "x.msgpack", good_header(version=version), bad, [T0, "ws", good])
     reader, records = read_all(path)
-    assert records == [(T0, "ws", TICKER)]
+    assert records == [(T0, "ws", good)]
     assert reader.malformed == {"record_wrong_length": 1}
     assert reader.records == 2
 
 
-@pytest.mark.parametrize("recv_ns", [str(T0), float(T0), True, False, None, [T0]])
-def test_recv_ns_that_is_not_an_int_is_counted_and_skipped(tmp_path: Path, recv_ns: object) -> None:
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [recv_ns, "ws", TICKER], [T0, "ws", {}])
+@pytest.mark.parametrize("conn", [None, "1", True, 1.0, [1], {"conn": 1}, b"\x01"])
+@pytest.mark.parametrize("kind", ["ws", "rest", "conn"])
+def test_a_connection_id_that_is_not_an_int_is_counted_and_skipped(
+    tmp_path: Path, kind: str, conn: object
+) -> None:
+    payload = {"ws": TICKER_FRAME, "rest": REST_RAW, "conn": CONN}[kind]
+    path = write_raw(
+        tmp_path / "x.msgpack", good_header(), [T0, kind, payload, conn], [T0, kind, payload, 7]
+    )
     reader, records = read_all(path)
-    assert records == [(T0, "ws", {})]
+    assert records == [(T0, kind, payload, 7)]
+    assert reader.malformed == {"conn_not_int": 1}
+
+
+def test_version_2_records_carry_their_connection_id(tmp_path: Path) -> None:
+    path = write_raw(
+        tmp_path / "x.msgpack",
+        good_header(),
+        [T0, "conn", CONN, 1],
+        [T0 + 1, "ws", TICKER_FRAME, 1],
+        [T0 + 2, "ws", TICKER_FRAME],
+        [T0 + 3, "rest", REST_RAW],
+        [T0 + 4, "ws", TICKER_FRAME.encode(), (1 << 63) - 1],
+    )
+    with RecordingReader(path) as reader:
+        records = list(reader)
+    assert records == [
+        (T0, "conn", CONN, 1),
+        (T0 + 1, "ws", TICKER_FRAME, 1),
+        (T0 + 2, "ws", TICKER_FRAME, None),
+        (T0 + 3, "rest", REST_RAW, None),
+        (T0 + 4, "ws", TICKER_FRAME.encode(), (1 << 63) - 1),
+    ]
+    assert not reader.malformed
+
+
+@pytest.mark.parametrize("recv_ns", [str(T0), float(T0), True, False, None, [T0]])
+def test_recv_ns_that_is_not_an_int_is_counted_and_skipped(
+    tmp_path: Path, version: int, recv_ns: object
+) -> None:
+    good = ws_payload(version)
+    path = write_raw(
+        tmp_path / "x.msgpack",
+        good_header(version=version),
+        [recv_ns, "ws", good],
+        [T0, "ws", good],
+    )
+    reader, records = read_all(path)
+    assert records == [(T0, "ws", good)]
     assert reader.malformed == {"recv_ns_not_int": 1}
 
 
 @pytest.mark.parametrize("kind", [1, None, b"ws", ["ws"], {"ws": 1}, 1.5])
-def test_kind_that_is_not_a_str_is_counted_and_skipped(tmp_path: Path, kind: object) -> None:
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, kind, TICKER], [T0, "ws", {}])
+def test_kind_that_is_not_a_str_is_counted_and_skipped(
+    tmp_path: Path, version: int, kind: object
+) -> None:
+    good = ws_payload(version)
+    path = write_raw(
+        tmp_path / "x.msgpack", good_header(version=version), [T0, kind, good], [T0, "ws", good]
+    )
     reader, records = read_all(path)
-    assert records == [(T0, "ws", {})]
+    assert records == [(T0, "ws", good)]
     assert reader.malformed == {"kind_not_str": 1}
     assert not reader.unknown_kinds
 
 
 @pytest.mark.parametrize(
-    ("kind", "payload"),
+    ("version", "kind", "payload", "reason"),
     [
-        ("ws", [1, 2]),
-        ("ws", 5),
-        ("ws", None),
-        ("ws", b"{}"),
-        ("rest", "GET /api/v1/x"),
-        ("rest", [REST]),
-        ("rest", None),
-        ("conn", "open"),
-        ("conn", 1),
+        (1, "ws", [1, 2], "payload_not_map"),
+        (1, "ws", 5, "payload_not_map"),
+        (1, "ws", None, "payload_not_map"),
+        (1, "ws", b"{}", "payload_not_map"),
+        (1, "rest", "GET /api/v1/x", "payload_not_map"),
+        (1, "rest", [REST], "payload_not_map"),
+        (1, "rest", None, "payload_not_map"),
+        (1, "conn", "open", "payload_not_map"),
+        (1, "conn", 1, "payload_not_map"),
+        (2, "ws", TICKER, "payload_not_frame"),  # a decoded map is version 1
+        (2, "ws", [1, 2], "payload_not_frame"),
+        (2, "ws", 5, "payload_not_frame"),
+        (2, "ws", None, "payload_not_frame"),
+        (2, "ws", True, "payload_not_frame"),
+        (2, "rest", "GET /api/v1/x", "payload_not_map"),
+        (2, "rest", [REST_RAW], "payload_not_map"),
+        (2, "rest", None, "payload_not_map"),
+        (2, "conn", "open", "payload_not_map"),
+        (2, "conn", 1, "payload_not_map"),
     ],
 )
 def test_payload_of_the_wrong_type_is_counted_and_skipped(
-    tmp_path: Path, kind: str, payload: object
+    tmp_path: Path, version: int, kind: str, payload: object, reason: str
 ) -> None:
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, kind, payload], [T0, "ws", {}])
+    good = ws_payload(version)
+    path = write_raw(
+        tmp_path / "x.msgpack", good_header(version=version), [T0, kind, payload], [T0, "ws", good]
+    )
     reader, records = read_all(path)
-    assert records == [(T0, "ws", {})]
-    assert reader.malformed == {"payload_not_map": 1}
+    assert records == [(T0, "ws", good)]
+    assert reader.malformed == {reason: 1}
 
 
 def _without(payload: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != key}
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        _without(REST, "path"),
-        {**REST, "path": 5},
-        {**REST, "path": b"/api/v1/x"},
-        _without(REST, "status"),
-        {**REST, "status": "200"},
-        {**REST, "status": True},
-        {**REST, "status": 200.0},
-        _without(REST, "body"),
-        {**REST, "method": 1},
-        {**REST, "params": []},
-        {**REST, "params": None},
-    ],
-)
+_REST_BREAKS: list[tuple[str, Any]] = [
+    ("path", None),
+    ("path", 5),
+    ("path", b"/api/v1/x"),
+    ("status", None),
+    ("status", "200"),
+    ("status", True),
+    ("status", 200.0),
+    ("body", None),
+    ("method", 1),
+    ("params", []),
+    ("params", None),
+]
+
+
+def _break(payload: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """`payload` with `key` set to `value`, or dropped when `value` is None for a required key."""
+    if value is None and key in ("path", "status", "body"):
+        return _without(payload, key)
+    return {**payload, key: value}
+
+
+@pytest.mark.parametrize(("key", "value"), _REST_BREAKS)
 def test_rest_payload_with_bad_fields_is_counted_and_skipped(
-    tmp_path: Path, payload: dict[str, Any]
+    tmp_path: Path, version: int, key: str, value: Any
 ) -> None:
+    good = rest_payload(version)
     path = write_raw(
-        tmp_path / "x.msgpack", good_header(), [T0, "rest", payload], [T0, "rest", REST]
+        tmp_path / "x.msgpack",
+        good_header(version=version),
+        [T0, "rest", _break(good, key, value)],
+        [T0, "rest", good],
     )
     reader, records = read_all(path)
-    assert records == [(T0, "rest", REST)]
+    assert records == [(T0, "rest", good)]
+    assert reader.malformed == {"rest_bad_fields": 1}
+
+
+@pytest.mark.parametrize("body", [REST["body"], None, 200, ["x"]])
+def test_version_2_rest_body_that_is_not_the_raw_body_is_counted_and_skipped(
+    tmp_path: Path, body: Any
+) -> None:
+    path = write_raw(
+        tmp_path / "x.msgpack",
+        good_header(),
+        [T0, "rest", {**REST_RAW, "body": body}],
+        [T0, "rest", REST_RAW],
+        [T0, "rest", {**REST_RAW, "body": REST_RAW["body"].encode()}],
+    )
+    reader, records = read_all(path)
+    assert records == [
+        (T0, "rest", REST_RAW),
+        (T0, "rest", {**REST_RAW, "body": REST_RAW["body"].encode()}),
+    ]
     assert reader.malformed == {"rest_bad_fields": 1}
 
 
@@ -348,20 +484,28 @@ def test_rest_payload_with_bad_fields_is_counted_and_skipped(
     ],
 )
 def test_conn_payload_with_bad_fields_is_counted_and_skipped(
-    tmp_path: Path, payload: dict[str, Any]
+    tmp_path: Path, version: int, payload: dict[str, Any]
 ) -> None:
     path = write_raw(
-        tmp_path / "x.msgpack", good_header(), [T0, "conn", payload], [T0, "conn", CONN]
+        tmp_path / "x.msgpack",
+        good_header(version=version),
+        [T0, "conn", payload],
+        [T0, "conn", CONN],
     )
     reader, records = read_all(path)
     assert records == [(T0, "conn", CONN)]
     assert reader.malformed == {"conn_bad_fields": 1}
 
 
-def test_optional_rest_and_conn_fields_get_their_defaults(tmp_path: Path) -> None:
-    rest = {"path": "/api/v1/timestamp", "status": 200, "body": None}
+def test_optional_rest_and_conn_fields_get_their_defaults(tmp_path: Path, version: int) -> None:
+    rest = {"path": "/api/v1/timestamp", "status": 200, "body": None if version == 1 else "null"}
     conn = {"event": "close", "conn": 3}
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "rest", rest], [T0, "conn", conn])
+    path = write_raw(
+        tmp_path / "x.msgpack",
+        good_header(version=version),
+        [T0, "rest", rest],
+        [T0, "conn", conn],
+    )
     reader, records = read_all(path)
     assert records == [
         (T0, "rest", {**rest, "method": "GET", "params": {}}),
@@ -371,42 +515,47 @@ def test_optional_rest_and_conn_fields_get_their_defaults(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("event", ["open", "close", "error"])
-def test_every_conn_event_is_accepted(tmp_path: Path, event: str) -> None:
+def test_every_conn_event_is_accepted(tmp_path: Path, version: int, event: str) -> None:
     payload = {"event": event, "conn": 7, "reason": "because"}
-    _, records = read_all(write_raw(tmp_path / "x.msgpack", good_header(), [T0, "conn", payload]))
+    _, records = read_all(
+        write_raw(tmp_path / "x.msgpack", good_header(version=version), [T0, "conn", payload])
+    )
     assert records == [(T0, "conn", payload)]
 
 
-def test_unknown_kinds_are_counted_and_skipped(tmp_path: Path) -> None:
+def test_unknown_kinds_are_counted_and_skipped(tmp_path: Path, version: int) -> None:
+    good, rest = ws_payload(version), rest_payload(version)
     path = write_raw(
         tmp_path / "x.msgpack",
-        good_header(),
+        good_header(version=version),
         [T0, "fix", {"35": "D"}],
-        [T0 + 1, "ws", TICKER],
+        [T0 + 1, "ws", good],
         [T0 + 2, "fix", None],
         [T0 + 3, "clock", 12],
-        [T0 + 4, "rest", REST],
+        [T0 + 4, "rest", rest],
     )
     reader, records = read_all(path)
-    assert records == [(T0 + 1, "ws", TICKER), (T0 + 4, "rest", REST)]
+    assert records == [(T0 + 1, "ws", good), (T0 + 4, "rest", rest)]
     assert reader.unknown_kinds == {"fix": 2, "clock": 1}
     assert not reader.malformed
     assert reader.records == 5
 
 
-def test_ws_text_frame_is_kept_as_a_str(tmp_path: Path) -> None:
-    frame = '{"type": "message", "data": {oops'
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "ws", frame])
+@pytest.mark.parametrize("frame", ['{"type": "message", "data": {oops', b"\x00\xff binary"])
+def test_ws_frame_is_kept_as_it_arrived(tmp_path: Path, version: int, frame: str | bytes) -> None:
+    # Version 1 kept a frame that was not JSON as its text; version 2 keeps every frame.
+    path = write_raw(tmp_path / "x.msgpack", good_header(version=version), [T0, "ws", frame])
     reader, records = read_all(path)
+    if version == 1 and type(frame) is bytes:
+        assert records == [] and reader.malformed == {"payload_not_map": 1}
+        return
     assert records == [(T0, "ws", frame)]
-    assert type(records[0][2]) is str
+    assert type(records[0][2]) is type(frame)
     assert not reader.malformed
 
 
-def test_strings_and_numbers_keep_their_types(tmp_path: Path) -> None:
-    path = tmp_path / "x.msgpack"
-    with RecordingWriter.create(path, created_ns=T0, source="tests") as writer:
-        writer.write(T0, "ws", TICKER)
+def test_version_1_strings_and_numbers_keep_their_types(tmp_path: Path) -> None:
+    path = write_raw(tmp_path / "x.msgpack", good_header(version=1), [T0, "ws", TICKER])
     _, [(_, _, payload)] = read_all(path)
     assert payload == TICKER
     assert type(payload["data"]["bestBidPrice"]) is str
@@ -414,28 +563,47 @@ def test_strings_and_numbers_keep_their_types(tmp_path: Path) -> None:
     assert type(payload["data"]["bestBidSize"]) is int
 
 
+def test_version_2_frames_are_written_and_read_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "x.msgpack"
+    frames: list[str | bytes] = [TICKER_FRAME, '{"a": 1.10}', "not json", b"\x81\xa1a\x01", ""]
+    with RecordingWriter.create(path, created_ns=T0, source="tests") as writer:
+        for frame in frames:
+            writer.write(T0, "ws", frame, 3)
+    _, records = read_all(path)
+    assert [r[2] for r in records] == frames
+    assert [type(r[2]) for r in records] == [type(f) for f in frames]
+    assert {r[3] for r in records} == {3}
+
+
 # --- recv_ns order -----------------------------------------------------------------------
 
 
 def test_backwards_recv_ns_is_counted_and_the_record_still_yielded_in_file_order(
-    tmp_path: Path,
+    tmp_path: Path, version: int
 ) -> None:
     times = [10, 20, 15, 15, 30, 5, 6]
-    path = write_raw(tmp_path / "x.msgpack", good_header(), *([t, "ws", {"n": t}] for t in times))
+    path = write_raw(
+        tmp_path / "x.msgpack",
+        good_header(version=version),
+        *([t, "ws", ws_payload(version, {"n": t})] for t in times),
+    )
     reader, records = read_all(path)
     assert [r[0] for r in records] == times
     assert reader.backwards == 2  # 15 after 20, 5 after 30
     assert not reader.malformed
 
 
-def test_backwards_is_measured_against_the_previous_good_record(tmp_path: Path) -> None:
+def test_backwards_is_measured_against_the_previous_good_record(
+    tmp_path: Path, version: int
+) -> None:
+    good = ws_payload(version, {})
     path = write_raw(
         tmp_path / "x.msgpack",
-        good_header(),
-        [10, "ws", {}],
+        good_header(version=version),
+        [10, "ws", good],
         [50, "unknown", {}],  # skipped: not a reference point
         [99, "ws", [1]],  # malformed: not a reference point
-        [20, "ws", {}],
+        [20, "ws", good],
     )
     reader, records = read_all(path)
     assert [r[0] for r in records] == [10, 20]
@@ -445,10 +613,20 @@ def test_backwards_is_measured_against_the_previous_good_record(tmp_path: Path) 
 # --- truncated and corrupt files ---------------------------------------------------------
 
 
-def _recording_bytes(records: list[tuple[int, str, Any]]) -> tuple[bytes, list[int]]:
-    """A recording of `records` and the byte offset at which each object ends."""
+def _recording_bytes(
+    records: list[tuple[Any, ...]], version: int = VERSION
+) -> tuple[bytes, list[int]]:
+    """A recording of `records` and the byte offset at which each object ends (version 2
+    through the writer, version 1 packed by hand: the writer writes version 2 only)."""
     buffer = io.BytesIO()
     ends = []
+    if version == 1:
+        buffer.write(pack(good_header(version=1)))
+        ends.append(buffer.tell())
+        for record in records:
+            buffer.write(pack(list(record)))
+            ends.append(buffer.tell())
+        return buffer.getvalue(), ends
     with RecordingWriter(buffer, created_ns=T0, source="tests", symbols=["XBTUSDTM"]) as writer:
         ends.append(buffer.tell())
         for record in records:
@@ -457,18 +635,30 @@ def _recording_bytes(records: list[tuple[int, str, Any]]) -> tuple[bytes, list[i
     return buffer.getvalue(), ends
 
 
-SAMPLE: list[tuple[int, str, Any]] = [
-    (T0, "conn", CONN),
-    (T0 + 5, "ws", {"id": "1", "type": "welcome"}),
-    (T0 + 9, "rest", REST),
-    (T0 + 9, "ws", TICKER),
-    (T0 + 12, "ws", "not json"),
-    (T0 + 20, "conn", {"event": "close", "conn": 1, "reason": "bye"}),
-]
+SAMPLES: dict[int, list[tuple[Any, ...]]] = {
+    1: [
+        (T0, "conn", CONN),
+        (T0 + 5, "ws", {"id": "1", "type": "welcome"}),
+        (T0 + 9, "rest", REST),
+        (T0 + 9, "ws", TICKER),
+        (T0 + 12, "ws", "not json"),
+        (T0 + 20, "conn", {"event": "close", "conn": 1, "reason": "bye"}),
+    ],
+    2: [
+        (T0, "conn", CONN),
+        (T0 + 5, "ws", '{"id":"1","type":"welcome"}', 1),
+        (T0 + 9, "rest", REST_RAW),
+        (T0 + 9, "ws", TICKER_FRAME, 1),
+        (T0 + 12, "ws", "not json", 1),
+        (T0 + 20, "conn", {"event": "close", "conn": 1, "reason": "bye"}),
+    ],
+}
+SAMPLE = SAMPLES[VERSION]
 
 
-def test_truncated_last_object_yields_everything_before_it(tmp_path: Path) -> None:
-    data, _ = _recording_bytes(SAMPLE)
+def test_truncated_last_object_yields_everything_before_it(tmp_path: Path, version: int) -> None:
+    SAMPLE = SAMPLES[version]
+    data, _ = _recording_bytes(SAMPLE, version)
     path = tmp_path / "x.msgpack"
     path.write_bytes(data[:-3])
     reader, records = read_all(path)
@@ -478,8 +668,9 @@ def test_truncated_last_object_yields_everything_before_it(tmp_path: Path) -> No
     assert reader.records == len(SAMPLE) - 1
 
 
-def test_complete_file_is_not_truncated(tmp_path: Path) -> None:
-    data, _ = _recording_bytes(SAMPLE)
+def test_complete_file_is_not_truncated(tmp_path: Path, version: int) -> None:
+    SAMPLE = SAMPLES[version]
+    data, _ = _recording_bytes(SAMPLE, version)
     path = tmp_path / "x.msgpack"
     path.write_bytes(data)
     reader, records = read_all(path)
@@ -487,8 +678,9 @@ def test_complete_file_is_not_truncated(tmp_path: Path) -> None:
     assert not reader.truncated
 
 
-def test_truncating_at_every_offset_yields_a_prefix(tmp_path: Path) -> None:
-    data, ends = _recording_bytes(SAMPLE)
+def test_truncating_at_every_offset_yields_a_prefix(tmp_path: Path, version: int) -> None:
+    SAMPLE = SAMPLES[version]
+    data, ends = _recording_bytes(SAMPLE, version)
     path = tmp_path / "x.msgpack"
     for cut in range(ends[0], len(data) + 1):
         path.write_bytes(data[:cut])
@@ -499,10 +691,13 @@ def test_truncating_at_every_offset_yields_a_prefix(tmp_path: Path) -> None:
         assert not reader.malformed, cut
 
 
-def test_undecodable_bytes_after_the_header_stop_the_iteration(tmp_path: Path) -> None:
-    data, _ = _recording_bytes(SAMPLE[:2])
+def test_undecodable_bytes_after_the_header_stop_the_iteration(
+    tmp_path: Path, version: int
+) -> None:
+    SAMPLE = SAMPLES[version]
+    data, _ = _recording_bytes(SAMPLE[:2], version)
     path = tmp_path / "x.msgpack"
-    path.write_bytes(data + b"\xc1" + pack([T0 + 30, "ws", {}]))
+    path.write_bytes(data + b"\xc1" + pack([T0 + 30, "ws", ws_payload(version, {})]))
     reader, records = read_all(path)
     assert records == SAMPLE[:2]
     assert reader.truncated
@@ -518,25 +713,33 @@ def test_undecodable_bytes_after_the_header_stop_the_iteration(tmp_path: Path) -
         b"\xdd\xff\xff\xff\xff",  # an array claiming 4 G elements
     ],
 )
-def test_other_undecodable_data_after_the_header_is_counted(tmp_path: Path, garbage: bytes) -> None:
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "ws", {}])
+def test_other_undecodable_data_after_the_header_is_counted(
+    tmp_path: Path, version: int, garbage: bytes
+) -> None:
+    good = ws_payload(version, {})
+    path = write_raw(tmp_path / "x.msgpack", good_header(version=version), [T0, "ws", good])
     with path.open("ab") as file:
         file.write(garbage)
     reader, records = read_all(path)
-    assert records == [(T0, "ws", {})]
+    assert records == [(T0, "ws", good)]
     assert reader.truncated
     assert set(reader.malformed) <= {"undecodable"}
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(garbage=st.binary(max_size=200))
-def test_garbage_after_the_header_never_raises(tmp_path: Path, garbage: bytes) -> None:
+@given(garbage=st.binary(max_size=200), version=st.sampled_from([1, 2]))
+def test_garbage_after_the_header_never_raises(
+    tmp_path: Path, garbage: bytes, version: int
+) -> None:
     path = tmp_path / "x.msgpack"
-    path.write_bytes(pack(good_header()) + garbage)
+    path.write_bytes(pack(good_header(version=version)) + garbage)
     yielded = 0
     with RecordingReader(path) as reader:
-        for recv_ns, kind, _ in reader:
+        for recv_ns, kind, payload, conn in reader:
             assert type(recv_ns) is int and kind in KINDS
+            assert conn is None or (version == 2 and type(conn) is int)
+            if kind == "ws":
+                assert type(payload) in ((dict, str) if version == 1 else (str, bytes))
             yielded += 1
     skipped = sum(reader.malformed.values()) - reader.malformed["undecodable"]
     assert reader.records == yielded + skipped + sum(reader.unknown_kinds.values())
@@ -549,15 +752,15 @@ def test_garbage_after_the_header_never_raises(tmp_path: Path, garbage: bytes) -
 
 
 def test_reader_iterates_once(tmp_path: Path) -> None:
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "ws", {}])
+    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "ws", "{}"])
     with RecordingReader(path) as reader:
-        assert list(reader) == [(T0, "ws", {})]
+        assert list(reader) == [(T0, "ws", "{}", None)]
         with pytest.raises(RuntimeError):
             iter(reader)
 
 
 def test_closed_reader_refuses_to_iterate_and_close_is_idempotent(tmp_path: Path) -> None:
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "ws", {}])
+    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "ws", "{}"])
     reader = RecordingReader(path)
     reader.close()
     reader.close()
@@ -566,10 +769,10 @@ def test_closed_reader_refuses_to_iterate_and_close_is_idempotent(tmp_path: Path
 
 
 def test_closing_mid_iteration_is_not_corruption(tmp_path: Path) -> None:
-    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "ws", {}], [T0 + 1, "ws", {}])
+    path = write_raw(tmp_path / "x.msgpack", good_header(), [T0, "ws", "{}"], [T0 + 1, "ws", "{}"])
     reader = RecordingReader(path)
     records = iter(reader)
-    assert next(records) == (T0, "ws", {})
+    assert next(records) == (T0, "ws", "{}", None)
     reader.close()
     list(records)
     assert not reader.truncated and not reader.malformed
@@ -602,7 +805,7 @@ def test_writer_writes_the_header_immediately() -> None:
     unpacked = msgpack.unpackb(buffer.getvalue(), raw=False)
     assert unpacked == {
         "format": "tradebot-recording",
-        "version": 1,
+        "version": 2,
         "venue": "kucoin-futures",
         "created_ns": T0,
         "source": "tradebot 0.1.0",
@@ -615,8 +818,8 @@ def test_writer_writes_the_header_immediately() -> None:
 def test_writer_close_flushes_but_leaves_a_callers_file_open() -> None:
     buffer = io.BytesIO()
     with RecordingWriter(buffer, created_ns=T0, source="tests") as writer:
-        writer.write(T0, "ws", {})
-        writer.write(T0, "ws", {})
+        writer.write(T0, "ws", "{}")
+        writer.write(T0, "ws", "{}", 1)
     assert writer.records_written == 2
     assert not buffer.closed
 
@@ -629,10 +832,10 @@ def test_writer_create_owns_and_closes_its_file(tmp_path: Path) -> None:
     reader, records = read_all(path)
     assert records == SAMPLE
     assert reader.header == Header(
-        version=1, venue=VENUE, created_ns=T0, source="tests", symbols=("XBTUSDTM",)
+        version=2, venue=VENUE, created_ns=T0, source="tests", symbols=("XBTUSDTM",)
     )
     with pytest.raises(ValueError, match="closed"):
-        w.write(T0 + 99, "ws", {})
+        w.write(T0 + 99, "ws", "{}")
 
 
 @pytest.mark.parametrize("kind", ["trade", "WS", "", 1, None, b"ws"])
@@ -641,7 +844,7 @@ def test_writer_rejects_a_bad_kind(kind: Any) -> None:
     writer = RecordingWriter(buffer, created_ns=T0, source="tests")
     size = len(buffer.getvalue())
     with pytest.raises(ValueError, match="kind"):
-        writer.write(T0, kind, {})
+        writer.write(T0, kind, "{}")
     assert len(buffer.getvalue()) == size and writer.records_written == 0
 
 
@@ -649,25 +852,31 @@ def test_writer_rejects_a_bad_kind(kind: Any) -> None:
 def test_writer_rejects_a_recv_ns_that_is_not_an_int(recv_ns: Any) -> None:
     writer = RecordingWriter(io.BytesIO(), created_ns=T0, source="tests")
     with pytest.raises(ValueError, match="recv_ns"):
-        writer.write(recv_ns, "ws", {})
+        writer.write(recv_ns, "ws", "{}")
 
 
 def test_writer_rejects_a_decreasing_recv_ns_but_accepts_an_equal_one() -> None:
     buffer = io.BytesIO()
     writer = RecordingWriter(buffer, created_ns=T0, source="tests")
-    writer.write(T0 + 10, "ws", {})
-    writer.write(T0 + 10, "ws", {})
+    writer.write(T0 + 10, "ws", "{}")
+    writer.write(T0 + 10, "ws", "{}")
     size = len(buffer.getvalue())
     with pytest.raises(ValueError, match="smaller"):
-        writer.write(T0 + 9, "ws", {})
+        writer.write(T0 + 9, "ws", "{}")
     assert len(buffer.getvalue()) == size and writer.records_written == 2
-    writer.write(T0 + 11, "ws", {})
+    writer.write(T0 + 11, "ws", "{}")
     assert writer.records_written == 3
 
 
 @pytest.mark.parametrize(
     ("kind", "payload"),
-    [("rest", {"path": "/x"}), ("rest", None), ("conn", {"event": "up", "conn": 1}), ("conn", [])],
+    [
+        ("rest", {"path": "/x"}),
+        ("rest", None),
+        ("rest", REST),  # a decoded body is version 1
+        ("conn", {"event": "up", "conn": 1}),
+        ("conn", []),
+    ],
 )
 def test_writer_rejects_rest_and_conn_payloads_of_the_wrong_shape(kind: str, payload: Any) -> None:
     writer = RecordingWriter(io.BytesIO(), created_ns=T0, source="tests")
@@ -675,26 +884,34 @@ def test_writer_rejects_rest_and_conn_payloads_of_the_wrong_shape(kind: str, pay
         writer.write(T0, kind, payload)
 
 
-def test_writer_records_any_ws_payload_and_the_reader_judges_it(tmp_path: Path) -> None:
-    path = tmp_path / "x.msgpack"
-    with RecordingWriter.create(path, created_ns=T0, source="tests") as writer:
-        writer.write(T0, "ws", [1, 2, 3])  # exchange data: recorded as it came
-        writer.write(T0 + 1, "ws", TICKER)
-    reader, records = read_all(path)
-    assert records == [(T0 + 1, "ws", TICKER)]
-    assert reader.malformed == {"payload_not_map": 1}
+@pytest.mark.parametrize("payload", [TICKER, [1, 2, 3], None, 5, bytearray(b"{}")])
+def test_writer_rejects_a_ws_payload_that_is_not_a_frame(payload: Any) -> None:
+    buffer = io.BytesIO()
+    writer = RecordingWriter(buffer, created_ns=T0, source="tests")
+    size = len(buffer.getvalue())
+    with pytest.raises(ValueError, match="frame"):
+        writer.write(T0, "ws", payload)
+    assert len(buffer.getvalue()) == size and writer.records_written == 0
+
+
+@pytest.mark.parametrize("conn", ["1", 1.0, True, [1]])
+def test_writer_rejects_a_connection_id_that_is_not_an_int(conn: Any) -> None:
+    writer = RecordingWriter(io.BytesIO(), created_ns=T0, source="tests")
+    with pytest.raises(ValueError, match="conn"):
+        writer.write(T0, "ws", "{}", conn)
+    assert writer.records_written == 0
 
 
 def test_writer_rejects_an_unencodable_payload_and_stays_usable(tmp_path: Path) -> None:
     path = tmp_path / "x.msgpack"
     with RecordingWriter.create(path, created_ns=T0, source="tests") as writer:
         with pytest.raises(ValueError, match="encode"):
-            writer.write(T0, "ws", {"a": [1, object()]})
+            writer.write(T0, "rest", {**REST_RAW, "params": {"a": [1, object()]}})
         with pytest.raises(ValueError, match="encode"):
-            writer.write(T0, "ws", {"big": 1 << 64})
-        writer.write(T0, "ws", TICKER)
+            writer.write(T0, "ws", "{}", 1 << 64)
+        writer.write(T0, "ws", TICKER_FRAME, 1)
     reader, records = read_all(path)
-    assert records == [(T0, "ws", TICKER)]
+    assert records == [(T0, "ws", TICKER_FRAME, 1)]
     assert not reader.malformed and not reader.truncated
 
 
@@ -734,14 +951,14 @@ json_values = st.recursive(
 )
 json_maps = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
 
-ws_payloads = json_maps | st.text(max_size=40)
+ws_payloads = st.text(max_size=40) | st.binary(max_size=40)
 rest_payloads = st.fixed_dictionaries(
     {
         "method": st.sampled_from(["GET", "POST", "DELETE"]),
         "path": st.text(max_size=30),
         "params": json_maps,
         "status": st.integers(min_value=100, max_value=599),
-        "body": json_values,
+        "body": st.text(max_size=40) | st.binary(max_size=40),
     }
 )
 conn_payloads = st.fixed_dictionaries(
@@ -759,19 +976,20 @@ kinds_and_payloads = (
 
 
 @st.composite
-def record_lists(draw: st.DrawFn) -> list[tuple[int, str, Any]]:
+def record_lists(draw: st.DrawFn) -> list[tuple[Any, ...]]:
     recv_ns = draw(st.integers(min_value=0, max_value=T0 * 2))
-    records = []
+    records: list[tuple[Any, ...]] = []
     for kind, payload in draw(st.lists(kinds_and_payloads, max_size=12)):
         recv_ns += draw(st.integers(min_value=0, max_value=10**9))
-        records.append((recv_ns, kind, payload))
+        conn = draw(st.none() | st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1))
+        records.append((recv_ns, kind, payload) if conn is None else (recv_ns, kind, payload, conn))
     return records
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=record_lists(), symbols=st.lists(st.text(max_size=10), max_size=3))
 def test_round_trip_preserves_records_exactly(
-    tmp_path: Path, records: list[tuple[int, str, Any]], symbols: list[str]
+    tmp_path: Path, records: list[tuple[Any, ...]], symbols: list[str]
 ) -> None:
     path = tmp_path / "roundtrip.msgpack"
     with RecordingWriter.create(path, created_ns=T0, source="hypothesis", symbols=symbols) as w:
@@ -790,7 +1008,7 @@ def test_round_trip_preserves_records_exactly(
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=record_lists(), data=st.data())
 def test_truncating_anywhere_after_the_header_yields_a_prefix(
-    tmp_path: Path, records: list[tuple[int, str, Any]], data: st.DataObject
+    tmp_path: Path, records: list[tuple[Any, ...]], data: st.DataObject
 ) -> None:
     encoded, ends = _recording_bytes(records)
     cut = data.draw(st.integers(min_value=ends[0], max_value=len(encoded)), label="cut")

@@ -144,7 +144,7 @@ def test_paced_replay_matches_max_speed(tmp_path: Path) -> None:
     start = 1_767_600_000_000_000_000
     with RecordingWriter.create(path, created_ns=start, source="test") as w:
         for i in range(5):
-            w.write(start + i * 10_000_000, "ws", {"type": "pong", "id": str(i)})
+            w.write(start + i * 10_000_000, "ws", f'{{"type":"pong","id":"{i}"}}', 1)
     fast = replay(path)
     paced = replay(path, options=ReplayOptions(speed=10.0))
     assert paced["digest"] == fast["digest"]

@@ -19,6 +19,24 @@ ARGS: dict[str, Any] = {"symbols": 4, "minutes": 2.2, "seed": 7, "rate": 8.0}
 Record = tuple[int, str, Any]
 
 
+def _decoded(obj: list[Any]) -> Record:
+    """A format-2 record with its frame or REST body decoded from JSON, as the tests read it
+    (a frame that is not JSON stays its text); checks that it is format 2 on the way."""
+    recv, kind, payload = obj[:3]
+    if kind == "ws":
+        assert len(obj) == 4 and type(obj[3]) is int, obj  # every frame names its connection
+        assert type(payload) is str
+        try:
+            return recv, kind, json.loads(payload)
+        except ValueError:
+            return recv, kind, payload
+    assert len(obj) == 3, obj
+    if kind == "rest":
+        assert type(payload["body"]) is str
+        return recv, kind, {**payload, "body": json.loads(payload["body"])}
+    return recv, kind, payload
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[SynthSummary, list[Record]]:
     path = tmp_path_factory.mktemp("synth") / "a.msgpack"
@@ -26,9 +44,34 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[SynthSummary, list[
     with open(path, "rb") as f:
         objects = list(msgpack.Unpacker(f, raw=False))
     assert objects[0]["format"] == "tradebot-recording"
-    assert objects[0]["source"] == "tradebot-synth 1 seed=7"
+    assert objects[0]["version"] == 2
+    assert objects[0]["source"] == "tradebot-synth 2 seed=7"
     assert objects[0]["symbols"] == []
-    return summary, [(o[0], o[1], o[2]) for o in objects[1:]]
+    return summary, [_decoded(o) for o in objects[1:]]
+
+
+def test_frames_are_compact_json_text_on_the_connection_open_when_received(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.msgpack"
+    generate(path, **ARGS)
+    with open(path, "rb") as f:
+        objects = list(msgpack.Unpacker(f, raw=False))[1:]
+    conn = None
+    frames = 0
+    for obj in objects:
+        if obj[1] == "conn" and obj[2]["event"] == "open":
+            conn = obj[2]["conn"]
+        elif obj[1] == "ws":
+            frames += 1
+            assert obj[3] == conn
+            text = obj[2]
+            try:
+                message = json.loads(text)
+            except ValueError:
+                continue  # the injected frame that is not JSON
+            assert text == json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    assert conn == 2 and frames > 1000
 
 
 def fixture(name: str) -> Any:

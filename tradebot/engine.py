@@ -37,7 +37,13 @@ from tradebot.clock import perf_ns
 from tradebot.config import Config
 from tradebot.journal import Journal
 from tradebot.kucoin.events import ContractsActive, Level2Change, Ticker
-from tradebot.kucoin.protocol import FIELD_ERRORS, Parser, level2_fields, ticker_v2_fields
+from tradebot.kucoin.protocol import (
+    FIELD_ERRORS,
+    Parser,
+    decode_frame,
+    level2_fields,
+    ticker_v2_fields,
+)
 from tradebot.latency import LatencyHistogram
 from tradebot.market.state import Market, SymbolState
 from tradebot.trader import Trader
@@ -103,13 +109,16 @@ class Engine:
 
     # --- input ----------------------------------------------------------------------
 
-    def on_ws(self, recv_ns: int, msg: Any) -> None:
-        """One WebSocket message (decoded JSON, or the text of a frame that was not JSON)."""
+    def on_ws(self, recv_ns: int, msg: Any, conn: int | None = None) -> None:
+        """One WebSocket message: the frame as received (str or bytes), or, from a version-1
+        recording, the message decoded to a map; `conn` is the connection it arrived on."""
         if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
         self.now_ns = recv_ns
         t0 = self.perf()
         self.ws_messages += 1
+        if type(msg) is not dict:
+            msg = decode_frame(msg)
         if not self.ws_messages & _STAGE_SAMPLE_MASK:
             self._on_ws_timed(recv_ns, msg, t0)
             return

@@ -25,6 +25,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
+
 from tradebot.kucoin import topics as t
 from tradebot.kucoin.events import (
     Ack,
@@ -55,6 +57,7 @@ __all__ = [
     "build_ping",
     "build_subscribe",
     "build_unsubscribe",
+    "decode_frame",
     "level2_fields",
     "ticker_v2_fields",
     "to_ns",
@@ -136,6 +139,18 @@ def _side(value: Any) -> Side:
     if side is None:
         raise ValueError(f"unknown side {value!r}")
     return side
+
+
+def decode_frame(frame: Any) -> Any:
+    """A frame as received (str or bytes) decoded from JSON; a frame that is not JSON comes
+    back as a str, which `Parser.parse_ws` counts as `ws_not_json`. Anything else is
+    returned as it is (`parse_ws` counts what is not a map)."""
+    if type(frame) is not str and type(frame) is not bytes:
+        return frame
+    try:
+        return orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return frame if type(frame) is str else ""
 
 
 # --- WebSocket readers: (symbol from the topic, subject, data) -> event ------------------
@@ -536,6 +551,11 @@ class Parser:
         name, reader = entry
         status = answer.get("status")
         body = answer.get("body")
+        if type(body) is str or type(body) is bytes:  # format v2 and live: the body as received
+            try:
+                body = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                body = None  # not JSON: an error answer (below), like any body without a code
         code = body.get("code") if isinstance(body, dict) else None
         if status != 200 or code != REST_OK:
             message = body.get("msg", "") if isinstance(body, dict) else ""
