@@ -647,7 +647,7 @@ def test_ratio_rounding_matches_the_fraction_rounding(num: int, den: int, places
     # (half to even) bit for bit, or equity would drift from the booked money.
     from fractions import Fraction
 
-    from tradebot.execution.paper import _ratio_to_decimal
+    from tradebot.execution.money import ratio_to_decimal as _ratio_to_decimal
 
     digits = round(Fraction(num, den) * 10**places)  # Fraction.__round__: half to even
     got = _ratio_to_decimal(num, den, places)
@@ -664,7 +664,7 @@ def test_ratio_rounding_matches_the_fraction_rounding(num: int, den: int, places
 def test_unrealized_pnl_is_the_exact_fraction_formula(mark: float, lots: int, long: bool) -> None:
     from fractions import Fraction
 
-    from tradebot.execution.paper import _money
+    from tradebot.execution.money import money as _money
 
     contract = contract_value(multiplier=0.001, multiplier_text="0.001")
     broker = PaperBroker(PaperConfig(latency_ms=0), Journal())
@@ -679,3 +679,11 @@ def test_unrealized_pnl_is_the_exact_fraction_formula(mark: float, lots: int, lo
     expected = _money((Fraction(ticks) * lots - basis.cost) * basis.unit * pos.direction)
     broker.mark("XBTUSDTM", mark)
     assert broker.unrealized_pnl() == expected
+
+
+def test_the_paper_broker_is_a_broker() -> None:
+    from tradebot.execution.orders import Broker
+
+    broker: Broker = PaperBroker(PaperConfig(), Journal())  # mypy checks the protocol
+    assert broker.positions == {}
+    assert broker.open_orders() == []

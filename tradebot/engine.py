@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from functools import partial
-from typing import Any
+from decimal import Context, getcontext, setcontext
+from functools import partial, wraps
+from typing import Any, ParamSpec, TypeVar
 
 from tradebot.clock import perf_ns
 from tradebot.config import Config
-from tradebot.journal import Journal
+from tradebot.journal import MONEY_CONTEXT, Journal
 from tradebot.kucoin.events import ContractsActive, Level2Change, Ticker
 from tradebot.kucoin.protocol import (
     FIELD_ERRORS,
@@ -63,6 +64,32 @@ _MAX_LANES = 20_000
 # A lane: (message, recv_ns) -> True when it handled the message, False to fall back.
 _Lane = Callable[[dict[str, Any], int], bool]
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _in_money_context(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run an `Engine` entry point in the engine's own decimal context.
+
+    Money is Decimal, and Decimal arithmetic follows the thread's context: without this a
+    caller's `localcontext(prec=6)` would change cash, equity and the digest. The caller's
+    context is put back on return, so the engine never changes it either.
+    """
+
+    @wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        own: Context = args[0]._money_context  # type: ignore[attr-defined]
+        caller = getcontext()
+        if caller is own:
+            return method(*args, **kwargs)
+        setcontext(own)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            setcontext(caller)
+
+    return wrapper
+
 
 class Engine:
     """The decision core. Feed it payloads in receive order; read its counters at the end."""
@@ -79,6 +106,7 @@ class Engine:
     ) -> None:
         """`trading=False` runs the market core only; `lanes=False` sends every message
         down the general path (the lanes' reference, for tests and measurements)."""
+        self._money_context = MONEY_CONTEXT.copy()  # see `_in_money_context`
         self.config = config or Config()
         self.journal = journal or Journal()
         self.parser = Parser()
@@ -109,6 +137,7 @@ class Engine:
 
     # --- input ----------------------------------------------------------------------
 
+    @_in_money_context
     def on_ws(self, recv_ns: int, msg: Any, conn: int | None = None) -> None:
         """One WebSocket message: the frame as received (str or bytes), or, from a version-1
         recording, the message decoded to a map; `conn` is the connection it arrived on."""
@@ -222,6 +251,7 @@ class Engine:
             t2 = perf()
         self._lat_message(t2 - t0)
 
+    @_in_money_context
     def on_rest(self, recv_ns: int, answer: dict[str, Any]) -> None:
         """One REST answer as recorded: `{"method", "path", "params", "status", "body"}`."""
         if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
@@ -238,6 +268,7 @@ class Engine:
                     self.trader.on_contracts(recv_ns)
         self._lat_message(self.perf() - t0)
 
+    @_in_money_context
     def on_conn(self, recv_ns: int, info: dict[str, Any]) -> None:
         """A connection lifecycle record: `{"event": "open"|"close"|"error", "conn", "reason"}`."""
         if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
@@ -252,6 +283,7 @@ class Engine:
 
     # --- time -------------------------------------------------------------------------
 
+    @_in_money_context
     def advance(self, now_ns: int) -> None:
         """Run every periodic tick due at or before `now_ns`, each at its own boundary time.
 
@@ -283,6 +315,7 @@ class Engine:
         if self.trader is not None:
             self.trader.on_tick(tick_ns)
 
+    @_in_money_context
     def finish(self, end_ns: int) -> None:
         """End of input at `end_ns`: run the ticks that are due, then mark to market."""
         if end_ns:
@@ -324,6 +357,7 @@ class Engine:
             "stages": {name: h.summary() for name, h in stages.items()},
         }
 
+    @_in_money_context
     def trading_report(self) -> dict[str, Any]:
         """The decision pipeline's report keys ({} when trading is off)."""
         return self.trader.report() if self.trader is not None else {}

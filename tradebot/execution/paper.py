@@ -21,8 +21,6 @@ What it models
 * Reduce-only orders are refused when they would open, increase or flip a position,
   clamped to the position when they fill, and cancelled once there is nothing left for
   them to reduce (so a stale take-profit cannot act on a later position).
-* A fill through zero (long 3, sell 5) closes the position, then opens the other way with
-  the rest; its fee is split pro rata.
 * Fees on every fill: notional x rate, taker or maker, from the config or from the
   contract's own rates (`use_contract_fees`). Funding is settled on request.
 * The account: cash, positions (average-cost entry, realized PnL, fees and funding per
@@ -44,17 +42,8 @@ What it does not model, and why
 * Inverse contracts (PnL in the base coin, lots x multiplier x (1/entry - 1/exit)): orders
   on them are refused with `INVERSE_NOT_SUPPORTED` rather than booked with linear maths.
 
-Money is exact
---------------
-Orders are integer lots at integer ticks (price = ticks x tick size). A market-data float
-price becomes ticks with `round(price / tick_size)` before it touches money. Tick size,
-multiplier and fee rates are taken from their decimal text and carried as `Fraction`s, so
-notional, fees, PnL and funding are computed exactly and rounded once, to 8 decimal places
-(ROUND_HALF_EVEN), when booked as `Decimal`. A position's cost basis is kept as an exact
-fraction (average-cost method), so partial closes never accumulate rounding;
-`Position.entry_price` shows it to at least 12 decimal places (exact when it fits).
-Rounding never depends on the thread's `decimal` context; the running sums (cash, equity)
-are Decimal additions of 8-place amounts, exact within the context's 28 digits.
+Money is exact (`tradebot.execution.money`); the account (`tradebot.execution.account`)
+books each fill this model decides.
 
 Synchronous, no I/O, no clock: the same calls give the same fills, journal and digest.
 """
@@ -65,12 +54,22 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from enum import StrEnum
 from fractions import Fraction
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from tradebot.config import PaperConfig
+from tradebot.execution.account import Account
+from tradebot.execution.money import (
+    LOT_EPSILON,
+    ZERO,
+    float_fraction,
+    money,
+    price_of,
+    side_name,
+    text_fraction,
+    usable,
+)
+from tradebot.execution.orders import MAKER, TAKER, Fill, OrderRequest, OrderType, Position
 from tradebot.journal import Journal
 from tradebot.kucoin.events import Contract, Side
 
@@ -89,143 +88,9 @@ __all__ = [
 ]
 
 INVERSE_NOT_SUPPORTED = "inverse contracts are not supported by the paper broker"
-TAKER = "taker"
-MAKER = "maker"
 
 _NS_PER_MS = 1_000_000
-_MONEY_PLACES = 8
-_MIN_PRICE_PLACES = 12
-_LOT_EPSILON = 1e-9  # book sizes are float lots; 2.9999999999 is 3 lots
-_ZERO = Decimal(0)
-
-
-class OrderType(StrEnum):
-    """MARKET takes liquidity at once (IOC); LIMIT takes up to its price, then rests."""
-
-    MARKET = "market"
-    LIMIT = "limit"
-
-
 _ORDER_TYPES = frozenset(OrderType)
-
-
-@dataclass(slots=True)
-class OrderRequest:
-    """An order the engine wants: integer `lots`, and for a LIMIT an integer `limit_ticks`.
-
-    `reason` says why ("entry", "take_profit", "stop_loss", "time_stop", "reversal",
-    "delisting", ...); it is journaled with the order and with the position close.
-    """
-
-    symbol: str
-    side: Side
-    lots: int
-    type: OrderType
-    reason: str
-    limit_ticks: int | None = None
-    reduce_only: bool = False
-
-
-@dataclass(slots=True)
-class Fill:
-    """One execution at one price level: `price` is an exact multiple of the tick size."""
-
-    order_id: int
-    symbol: str
-    side: Side
-    lots: int
-    price: Decimal
-    fee: Decimal
-    liquidity: str  # TAKER or MAKER
-    ts_ns: int
-
-
-@dataclass(slots=True)
-class Position:
-    """An open position. `entry_price` is the volume-weighted entry (average cost).
-
-    `realized_pnl` is the gross PnL of the lots already closed; `fees` and `funding` are
-    this position's share (funding > 0 was received). Net PnL = realized - fees + funding.
-    """
-
-    symbol: str
-    direction: int  # +1 long, -1 short
-    lots: int
-    entry_price: Decimal
-    opened_ns: int
-    realized_pnl: Decimal
-    fees: Decimal
-    funding: Decimal
-
-
-# --- exact arithmetic helpers ------------------------------------------------------------
-
-
-@lru_cache(maxsize=1024)
-def _text_fraction(text: str) -> Fraction:
-    """The exact value of a decimal text ("0.1" is 1/10)."""
-    return Fraction(Decimal(text))
-
-
-@lru_cache(maxsize=1024)
-def _text_places(text: str) -> int:
-    """Decimal places of a decimal text ("0.25" -> 2, "5" -> 0)."""
-    exponent = Decimal(text).as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-@lru_cache(maxsize=1024)
-def _float_fraction(value: float) -> Fraction:
-    """A float rate as the decimal it was written as (0.0006 is 6/10000, not binary noise)."""
-    return Fraction(Decimal(repr(value)))
-
-
-def _to_decimal(value: Fraction, places: int) -> Decimal:
-    """`value` rounded half-even to `places` decimals, as a Decimal without trailing zeros.
-
-    Built from an integer and an exponent, so it is exact and independent of the decimal
-    context.
-    """
-    return _ratio_to_decimal(value.numerator, value.denominator, places)
-
-
-def _ratio_to_decimal(num: int, den: int, places: int) -> Decimal:
-    """`num / den` (den > 0) rounded half-even to `places` decimals, as `_to_decimal` does.
-
-    Integer arithmetic only: the same rounding as `round(Fraction(num, den) * 10**places)`
-    without building Fractions (marking positions to market runs on every entry attempt).
-    """
-    digits, rest = divmod(num * 10**places, den)
-    twice = rest * 2
-    if twice > den or (twice == den and digits & 1):
-        digits += 1
-    if digits == 0:
-        return _ZERO
-    exponent = -places
-    while exponent < 0 and digits % 10 == 0:
-        digits //= 10
-        exponent += 1
-    return Decimal(f"{digits}e{exponent}")
-
-
-def _money(value: Fraction) -> Decimal:
-    return _to_decimal(value, _MONEY_PLACES)
-
-
-# No contract trades above this; bounding prices keeps price / tick_size finite (the
-# protocol refuses tick sizes below 1e-12), so converting to ticks cannot overflow.
-_MAX_PRICE = 1e15
-
-
-def _usable(price: float) -> bool:
-    return 0.0 < price < _MAX_PRICE
-
-
-def _side_name(side: int) -> str:
-    return "buy" if side == Side.BUY else "sell"
-
-
-# --- internal records ---------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -238,88 +103,28 @@ class _Order:
 
 
 @dataclass(slots=True)
-class _Basis:
-    """The exact bookkeeping behind one open Position."""
-
-    tick: Fraction  # tick size
-    tick_float: float  # tick size as float, for converting market-data prices to ticks
-    unit: Fraction  # tick size x multiplier: money per tick per lot
-    price_places: int  # decimals shown for average prices
-    cost: Fraction  # sum of ticks x lots of the open lots (average cost)
-    exit_cost: Fraction  # sum of ticks x lots of the lots closed so far
-    exit_lots: int  # lots closed so far
-
-
-@dataclass(slots=True)
 class _Level:
     ticks: int
     lots: int  # still available to us in this update
 
 
-class PaperBroker:
-    """A simulated exchange account: orders, fills, positions, cash (see module docstring)."""
+class PaperBroker(Account):
+    """A simulated exchange: orders and the fill model, on an exact `Account`."""
 
     def __init__(self, cfg: PaperConfig, journal: Journal) -> None:
+        super().__init__(Decimal(repr(cfg.starting_equity_usdt)), journal)
         self.cfg = cfg
-        self.journal = journal
-        self.starting_equity = Decimal(repr(cfg.starting_equity_usdt))
-        self.cash = self.starting_equity
-        self.positions: dict[str, Position] = {}
-        # counters for the report
-        self.fills_count = 0
         self.orders_count = 0  # accepted orders
         self.rejects = 0
         self.last_reject: str | None = None
-        self.fees_paid = _ZERO
-        self.realized_pnl = _ZERO  # gross trading PnL booked (before fees and funding)
-        self.funding = _ZERO  # net funding (> 0 received)
-        self.positions_opened = 0
-        self.positions_closed = 0
-        self.wins = 0
-        self.closed_pnls: list[Decimal] = []
         self._latency_ns = cfg.latency_ms * _NS_PER_MS
         self._next_id = 0
         self._orders: dict[int, _Order] = {}
         self._by_symbol: dict[str, dict[int, _Order]] = {}
         # Read-only view for callers' fast "does this symbol have orders?" checks.
         self.orders_by_symbol: Mapping[str, object] = self._by_symbol
-        self._basis: dict[str, _Basis] = {}
-        self._marks: dict[str, float] = {}
-        self._mark_version = 0  # bumped by marks of held symbols and position changes
-        self._equity_key: tuple[Decimal, int] | None = None
-        self._equity_value: Decimal | None = None
 
-    # --- account --------------------------------------------------------------------------
-
-    def equity(self, marks: Mapping[str, float] | None = None) -> Decimal:
-        """Cash plus unrealized PnL, each position marked at `marks[symbol]` when given and
-        usable, else at its last known mark (`mark`), else at its entry price."""
-        if marks is None:
-            # Cached: equity is asked for on every entry attempt and tick, and marking
-            # positions is exact-fraction arithmetic. Any fill, funding payment or mark of
-            # a held symbol clears the cache.
-            key = (self.cash, self._mark_version)
-            if self._equity_key == key and self._equity_value is not None:
-                return self._equity_value
-        total = self.cash
-        for symbol, pos in self.positions.items():
-            override = marks.get(symbol) if marks is not None else None
-            total += self._unrealized(pos, override)
-        if marks is None:
-            self._equity_key = (self.cash, self._mark_version)
-            self._equity_value = total
-        return total
-
-    def unrealized_pnl(self) -> Decimal:
-        """Unrealized PnL of all open positions at their last known marks."""
-        return sum((self._unrealized(pos, None) for pos in self.positions.values()), _ZERO)
-
-    def mark(self, symbol: str, mark_price: float) -> None:
-        """Remember `mark_price` for `symbol` (ignored unless positive and finite)."""
-        if _usable(mark_price):
-            self._marks[symbol] = mark_price
-            if symbol in self.positions:
-                self._mark_version += 1
+    # --- orders in the book ---------------------------------------------------------------
 
     def open_orders(self, symbol: str | None = None) -> list[int]:
         """Ids of orders not yet filled or cancelled (pending latency or resting), ascending."""
@@ -369,7 +174,7 @@ class PaperBroker:
         symbol's orders first. Journals "settlement", then the position close. Returns False
         when flat or `price` is not usable."""
         pos = self.positions.get(symbol)
-        if pos is None or not _usable(price) or contract.symbol != symbol:
+        if pos is None or not usable(price) or contract.symbol != symbol:
             return False
         self.cancel_all(symbol, now_ns)
         ticks = round(price / contract.tick_size)
@@ -377,18 +182,13 @@ class PaperBroker:
             return False
         side = Side.SELL if pos.direction > 0 else Side.BUY
         fill = Fill(
-            0, symbol, side, pos.lots, self._price(ticks, contract), _ZERO, "settlement", now_ns
+            0, symbol, side, pos.lots, price_of(ticks, contract), ZERO, "settlement", now_ns
         )
         self.journal.record(
-            now_ns, "settlement", symbol, side=_side_name(side), lots=pos.lots, price=fill.price
+            now_ns, "settlement", symbol, side=side_name(side), lots=pos.lots, price=fill.price
         )
         self._book(fill, ticks, contract, reason, now_ns)
         return True
-
-    @property
-    def funding_paid(self) -> Decimal:
-        """Net funding paid by the account (> 0 paid out); the opposite of `funding`."""
-        return -self.funding
 
     # --- orders ---------------------------------------------------------------------------
 
@@ -404,7 +204,7 @@ class PaperBroker:
                 now_ns,
                 "order_rejected",
                 req.symbol,
-                side=_side_name(req.side),
+                side=side_name(req.side),
                 type=str(req.type),
                 lots=req.lots,
                 order_reason=req.reason,
@@ -419,7 +219,7 @@ class PaperBroker:
         self._by_symbol.setdefault(req.symbol, {})[order_id] = order
         self.orders_count += 1
         limit_price = (
-            self._price(req.limit_ticks, contract)
+            price_of(req.limit_ticks, contract)
             if req.type == OrderType.LIMIT and req.limit_ticks is not None
             else None
         )
@@ -428,7 +228,7 @@ class PaperBroker:
             "order",
             req.symbol,
             order_id=order_id,
-            side=_side_name(req.side),
+            side=side_name(req.side),
             type=str(req.type),
             lots=req.lots,
             limit_price=limit_price,
@@ -523,7 +323,7 @@ class PaperBroker:
         print through our price proves it was reached, whoever took.
         """
         orders = self._by_symbol.get(symbol)
-        if not orders or not _usable(price) or not (size > 0.0 and math.isfinite(size)):
+        if not orders or not usable(price) or not (size > 0.0 and math.isfinite(size)):
             return []
         trade_ticks = round(price / contract.tick_size)
         hit = [
@@ -537,7 +337,7 @@ class PaperBroker:
             return []
         # Best first: highest buy, lowest sell; then oldest.
         hit.sort(key=lambda o: (-int(o.req.side) * (o.req.limit_ticks or 0), o.order_id))
-        available = int(size + _LOT_EPSILON) // contract.lot_size * contract.lot_size
+        available = int(size + LOT_EPSILON) // contract.lot_size * contract.lot_size
         fills: list[Fill] = []
         for order in hit:
             fillable = self._fillable(order)
@@ -556,37 +356,6 @@ class PaperBroker:
         if fills:
             self._sweep_reduce_only(symbol, now_ns)
         return fills
-
-    def on_funding(
-        self, symbol: str, funding_rate: float, mark_price: float, now_ns: int
-    ) -> Decimal:
-        """Settle funding on the open position of `symbol` (journal "funding").
-
-        payment = -direction x lots x multiplier x mark x rate: longs pay a positive rate,
-        shorts receive it. The mark is converted to ticks; an unusable mark falls back to
-        the last known mark, then the entry price. Returns the payment (0 when flat).
-        """
-        pos = self.positions.get(symbol)
-        if pos is None or not math.isfinite(funding_rate):
-            return _ZERO
-        basis = self._basis[symbol]
-        mark_ticks = self._mark_ticks(pos, basis, mark_price)
-        rate = _float_fraction(funding_rate)
-        payment = _money(-pos.direction * pos.lots * mark_ticks * basis.unit * rate)
-        pos.funding += payment
-        self.cash += payment
-        self.funding += payment
-        self.journal.record(
-            now_ns,
-            "funding",
-            symbol,
-            rate=funding_rate,
-            mark_price=_to_decimal(mark_ticks * basis.tick, basis.price_places),
-            direction=pos.direction,
-            lots=pos.lots,
-            payment=payment,
-        )
-        return payment
 
     # --- internals: orders ---------------------------------------------------------------------
 
@@ -675,12 +444,12 @@ class PaperBroker:
         tick, lot = contract.tick_size, contract.lot_size
         out: list[_Level] = []
         for price, size in raw:
-            if not _usable(price):
+            if not usable(price):
                 continue
             ticks = round(price / tick)
             if ticks <= 0:
                 continue
-            lots = int(size + _LOT_EPSILON) // lot * lot if size > 0 and math.isfinite(size) else 0
+            lots = int(size + LOT_EPSILON) // lot * lot if size > 0 and math.isfinite(size) else 0
             out.append(_Level(ticks, lots))
         return out
 
@@ -707,13 +476,7 @@ class PaperBroker:
             level.lots -= take
             fills.append(self._execute(order, contract, level.ticks, take, TAKER, now_ns))
 
-    # --- internals: money -------------------------------------------------------------------------
-
-    @staticmethod
-    def _price(ticks: int, contract: Contract) -> Decimal:
-        """ticks x tick size, exactly."""
-        text = contract.tick_size_text
-        return _to_decimal(ticks * _text_fraction(text), _text_places(text))
+    # --- internals: fees ------------------------------------------------------------------------
 
     def _fee_rate(self, contract: Contract, liquidity: str) -> Fraction:
         cfg = self.cfg
@@ -723,164 +486,26 @@ class PaperBroker:
         else:
             own = contract.maker_fee_rate if cfg.use_contract_fees else None
             rate = own if own is not None else cfg.maker_fee_rate
-        return _float_fraction(rate)
+        return float_fraction(rate)
 
     def _execute(
         self, order: _Order, contract: Contract, ticks: int, lots: int, liquidity: str, now_ns: int
     ) -> Fill:
-        """Book one fill: fee, cash, journal, then the position it changes."""
+        """One fill of `order`: its fee at this model's rates, booked by the account."""
         req = order.req
-        tick = _text_fraction(contract.tick_size_text)
-        multiplier = _text_fraction(contract.multiplier_text)
-        fee = _money(ticks * lots * tick * multiplier * self._fee_rate(contract, liquidity))
-        price = self._price(ticks, contract)
+        tick = text_fraction(contract.tick_size_text)
+        multiplier = text_fraction(contract.multiplier_text)
+        fee = money(ticks * lots * tick * multiplier * self._fee_rate(contract, liquidity))
         order.remaining -= lots
-        fill = Fill(order.order_id, req.symbol, req.side, lots, price, fee, liquidity, now_ns)
-        self.fills_count += 1
-        self.fees_paid += fee
-        self.cash -= fee
-        self.journal.record(
-            now_ns,
-            "fill",
+        return self.book_fill(
+            order.order_id,
             req.symbol,
-            order_id=order.order_id,
-            side=_side_name(req.side),
-            lots=lots,
-            price=price,
-            fee=fee,
-            liquidity=liquidity,
-        )
-        self._book(fill, ticks, contract, req.reason, now_ns)
-        return fill
-
-    def _book(
-        self, fill: Fill, ticks: int | Fraction, contract: Contract, reason: str, now_ns: int
-    ) -> None:
-        """Apply a fill to the position: reduce/close first, then open/increase with the rest
-        (a fill through zero closes, then opens the other way). The fee is split pro rata."""
-        self._mark_version += 1  # positions change: the cached equity is out of date
-        symbol, side = fill.symbol, int(fill.side)
-        remaining, fee_left = fill.lots, fill.fee
-        pos = self.positions.get(symbol)
-        held = self._basis.get(symbol)
-        if held is not None:
-            tick_now = _text_fraction(contract.tick_size_text)
-            if tick_now != held.tick:
-                # The exchange changed the tick size while the position was open: express
-                # this fill in the position's own ticks so cost and exit share one unit.
-                ticks = ticks * tick_now / held.tick
-        if pos is not None and pos.direction != side:
-            basis = self._basis[symbol]
-            closing = min(remaining, pos.lots)
-            close_fee = (
-                fee_left
-                if closing == remaining
-                else _money(Fraction(fee_left) * closing / remaining)
-            )
-            fee_left -= close_fee
-            remaining -= closing
-            average = basis.cost / pos.lots
-            pnl = _money((ticks - average) * closing * basis.unit * pos.direction)
-            basis.cost -= average * closing
-            basis.exit_cost += ticks * closing
-            basis.exit_lots += closing
-            pos.lots -= closing
-            pos.realized_pnl += pnl
-            pos.fees += close_fee
-            self.realized_pnl += pnl
-            self.cash += pnl
-            if pos.lots == 0:
-                self._close(pos, basis, reason, now_ns)
-                pos = None
-            else:
-                self.journal.record(
-                    now_ns, "position_change", symbol, lots=pos.lots, entry_price=pos.entry_price
-                )
-        if remaining == 0:
-            return
-        if pos is None:
-            tick = _text_fraction(contract.tick_size_text)
-            basis = _Basis(
-                tick=tick,
-                tick_float=contract.tick_size,
-                unit=tick * _text_fraction(contract.multiplier_text),
-                price_places=max(_MIN_PRICE_PLACES, _text_places(contract.tick_size_text) + 8),
-                cost=Fraction(ticks * remaining),
-                exit_cost=Fraction(0),
-                exit_lots=0,
-            )
-            self._basis[symbol] = basis
-            pos = Position(symbol, side, remaining, fill.price, now_ns, _ZERO, fee_left, _ZERO)
-            self.positions[symbol] = pos
-            self.positions_opened += 1
-            self.journal.record(
-                now_ns,
-                "position_open",
-                symbol,
-                direction=side,
-                lots=remaining,
-                entry_price=pos.entry_price,
-            )
-        else:
-            basis = self._basis[symbol]
-            basis.cost += ticks * remaining
-            pos.lots += remaining
-            pos.entry_price = _to_decimal(basis.cost * basis.tick / pos.lots, basis.price_places)
-            pos.fees += fee_left
-            self.journal.record(
-                now_ns, "position_change", symbol, lots=pos.lots, entry_price=pos.entry_price
-            )
-
-    def _close(self, pos: Position, basis: _Basis, reason: str, now_ns: int) -> None:
-        net = pos.realized_pnl - pos.fees + pos.funding
-        exit_price = _to_decimal(basis.exit_cost * basis.tick / basis.exit_lots, basis.price_places)
-        self.journal.record(
+            req.side,
+            ticks,
+            lots,
+            fee,
+            liquidity,
+            req.reason,
+            contract,
             now_ns,
-            "position_close",
-            pos.symbol,
-            direction=pos.direction,
-            entry_price=pos.entry_price,
-            exit_price=exit_price,
-            lots=basis.exit_lots,
-            realized_pnl=pos.realized_pnl,
-            fees=pos.fees,
-            funding=pos.funding,
-            net_pnl=net,
-            reason=reason,
-            held_s=Decimal(f"{now_ns - pos.opened_ns}e-9"),
         )
-        del self.positions[pos.symbol]
-        del self._basis[pos.symbol]
-        self.positions_closed += 1
-        self.closed_pnls.append(net)
-        if net > 0:
-            self.wins += 1
-
-    def _known_mark_ticks(self, pos: Position, basis: _Basis, mark: float | None) -> int | None:
-        """`mark` in ticks if usable, else the last known mark's; None without either."""
-        for candidate in (mark, self._marks.get(pos.symbol)):
-            if candidate is not None and _usable(candidate):
-                return round(candidate / basis.tick_float)
-        return None
-
-    def _mark_ticks(self, pos: Position, basis: _Basis, mark: float | None) -> Fraction:
-        """The mark in ticks: `mark` if usable, else the last known mark, else the entry."""
-        ticks = self._known_mark_ticks(pos, basis, mark)
-        return Fraction(ticks) if ticks is not None else basis.cost / pos.lots
-
-    def _unrealized(self, pos: Position, mark: float | None) -> Decimal:
-        """(mark ticks x lots - cost) x unit x direction, in money.
-
-        On integer numerators and denominators: the same value and rounding as the Fraction
-        expression, several times cheaper. Without a usable mark the position is marked at
-        its own average cost, which is exactly zero.
-        """
-        basis = self._basis[pos.symbol]
-        mark_ticks = self._known_mark_ticks(pos, basis, mark)
-        if mark_ticks is None:
-            return _ZERO
-        cost = basis.cost
-        unit = basis.unit
-        cost_den = cost.denominator
-        num = (mark_ticks * pos.lots * cost_den - cost.numerator) * unit.numerator
-        return _ratio_to_decimal(num * pos.direction, cost_den * unit.denominator, _MONEY_PLACES)
