@@ -16,9 +16,9 @@ def _run(context: Context) -> tuple[str, dict[str, object]]:
         engine = Engine()
         last = 0
         with RecordingReader(SAMPLE) as reader:
-            for recv_ns, kind, payload in reader:
+            for recv_ns, kind, payload, conn in reader:
                 if kind == "ws":
-                    engine.on_ws(recv_ns, payload)
+                    engine.on_ws(recv_ns, payload, conn)
                 elif kind == "rest":
                     engine.on_rest(recv_ns, payload)
                 else:
