@@ -23,7 +23,7 @@ from typing import Any
 
 from tradebot.config import Config
 from tradebot.decide.quality import assess
-from tradebot.decide.risk import RiskManager
+from tradebot.decide.risk import DAILY_LOSS_LIMIT, RiskManager, contract_refusal
 from tradebot.decide.signals import Signal, SignalType, compute_signal
 from tradebot.decide.tracker import SymbolTracker
 from tradebot.decide.validation import LAYERS, Rejection, Verdicts, validate
@@ -149,6 +149,7 @@ class Trader:
             if contract is not None and broker.on_book(st, contract, now_ns):
                 self._after_fill(symbol, now_ns)
         if symbol in broker.positions:
+            broker.mid(symbol, st.mid())  # its mark while no mark price or trade is known
             self._check_price_exits(st, now_ns)
         if now_ns >= desk.next_eval_ns:
             desk.next_eval_ns = now_ns + self.eval_ns
@@ -163,6 +164,7 @@ class Trader:
         else:
             notional = ev.size * contract.multiplier * ev.price
         desk.tracker.on_trade(now_ns, int(ev.side), notional)
+        self.broker.last_trade(ev.symbol, ev.price)
         if self.broker.has_resting(ev.symbol):
             fills = self.broker.on_trade(ev.symbol, ev.price, ev.size, ev.side, contract, now_ns)
             if fills:
@@ -271,6 +273,8 @@ class Trader:
             reason = self.risk.check_entry(
                 now_ns, equity, broker.cash, open_positions, st.symbol in positions
             )
+            if reason is None:
+                reason = contract_refusal(contract)
             if reason is not None:
                 return reason, 0  # refused: no need to size (exact arithmetic)
             lots = self.risk.size(contract, price, signal.confidence, equity) if price > 0 else 0
@@ -295,6 +299,8 @@ class Trader:
         if rejection is not None:
             self.rejections[rejection.layer] += 1
             self._journal_rejection(st.symbol, rejection, now_ns)
+            if rejection.reason == DAILY_LOSS_LIMIT:
+                self._halt(now_ns)  # it may have latched just now
             return
         lots = sized[0]
         side = Side.BUY if signal.direction > 0 else Side.SELL
@@ -324,6 +330,11 @@ class Trader:
             if desk.tp_order is not None:
                 broker.cancel(desk.tp_order, now_ns)
                 desk.tp_order = None
+            return
+        if self.risk.halted:
+            # A fill that arrived after the halt (an entry the exchange filled before our
+            # cancel reached it) must not leave a position open: close it at once.
+            self.close_position(symbol, DAILY_LOSS_LIMIT, now_ns)
             return
         if desk.tp_order is not None and desk.tp_order in broker.open_orders(symbol):
             return
@@ -406,10 +417,17 @@ class Trader:
         broker.expire(now_ns, self.config.paper.order_timeout_ms * 1_000_000)
         equity = broker.equity()
         self.risk.on_clock(now_ns, equity)
-        if broker.positions and self.risk.daily_loss_hit(equity):
-            for symbol in sorted(broker.positions):
-                self.close_position(symbol, "daily_loss_limit", now_ns)
+        if self.risk.daily_loss_hit(equity):
+            self._halt(now_ns)
         self._follow_equity(equity)
+
+    def _halt(self, now_ns: int) -> None:
+        """The daily loss limit is latched: cancel entries in flight, close every position."""
+        broker = self.broker
+        for symbol in sorted(broker.pending_entry_symbols() - broker.positions.keys()):
+            broker.cancel_all(symbol, now_ns, DAILY_LOSS_LIMIT)
+        for symbol in sorted(broker.positions):
+            self.close_position(symbol, DAILY_LOSS_LIMIT, now_ns)
 
     def on_contracts(self, now_ns: int) -> None:
         """After a contracts answer: act on delistings at once, not at the next tick.

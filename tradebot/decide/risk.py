@@ -9,6 +9,9 @@ Limits (`RiskConfig`):
 * Open positions: at most `max_open_positions` at once.
 * Minimum balance: no entry while cash is below `min_balance_usdt`.
 * One position per symbol: no entry on a symbol that already has one.
+* Contracts we can book: a linear contract settled in the account's currency (USDT).
+  An inverse contract (PnL in the base coin) is refused as "inverse_contract", one
+  settled in another coin (USDC) as "settle_currency:<coin>" (`contract_refusal`).
 * Position size: `size()` returns the largest whole number of lots (a multiple of the
   lot size, at most the max order quantity) whose notional at the given price is within
   equity x max_position_fraction x confidence. The limit holds at entry, at the price
@@ -31,12 +34,15 @@ from tradebot.journal import Journal
 from tradebot.kucoin.events import Contract
 
 __all__ = [
+    "ACCOUNT_CURRENCY",
     "DAILY_LOSS_LIMIT",
+    "INVERSE_CONTRACT",
     "MAX_OPEN_POSITIONS",
     "MIN_BALANCE",
     "NS_PER_DAY",
     "POSITION_EXISTS",
     "RiskManager",
+    "contract_refusal",
     "utc_day",
 ]
 
@@ -46,6 +52,19 @@ DAILY_LOSS_LIMIT = "daily_loss_limit"
 MAX_OPEN_POSITIONS = "max_open_positions"
 MIN_BALANCE = "min_balance"
 POSITION_EXISTS = "position_exists"
+INVERSE_CONTRACT = "inverse_contract"
+ACCOUNT_CURRENCY = "USDT"
+
+
+def contract_refusal(contract: Contract) -> str | None:
+    """Why the account cannot hold `contract`, or None: an inverse contract settles in the
+    base coin, and a contract settled in another coin than USDT (USDC) would be booked
+    1:1 into a USDT account."""
+    if contract.is_inverse:
+        return INVERSE_CONTRACT
+    if contract.settle_currency != ACCOUNT_CURRENCY:
+        return f"settle_currency:{contract.settle_currency}"
+    return None
 
 
 def utc_day(day: int) -> str:

@@ -72,13 +72,17 @@ class Account:
         self.closed_pnls: list[Decimal] = []
         self._basis: dict[str, _Basis] = {}
         self._marks: dict[str, float] = {}
+        # Fallbacks for a symbol without a mark price: its last trade, then its mid.
+        self._last: dict[str, float] = {}
+        self._mids: dict[str, float] = {}
         self._mark_version = 0  # bumped by marks of held symbols and position changes
         self._equity_key: tuple[Decimal, int] | None = None
         self._equity_value: Decimal | None = None
 
     def equity(self, marks: Mapping[str, float] | None = None) -> Decimal:
         """Cash plus unrealized PnL, each position marked at `marks[symbol]` when given and
-        usable, else at its last known mark (`mark`), else at its entry price."""
+        usable, else at its last known mark (`mark`), last trade (`last_trade`) or mid (`mid`),
+        else at its entry price."""
         if marks is None:
             # Cached: equity is asked for on every entry attempt and tick, and marking
             # positions is exact-fraction arithmetic. Any fill, funding payment or mark of
@@ -96,7 +100,7 @@ class Account:
         return total
 
     def unrealized_pnl(self) -> Decimal:
-        """Unrealized PnL of all open positions at their last known marks."""
+        """Unrealized PnL of all open positions at their last known marks (see `equity`)."""
         return sum((self._unrealized(pos, None) for pos in self.positions.values()), ZERO)
 
     def mark(self, symbol: str, mark_price: float) -> None:
@@ -104,6 +108,20 @@ class Account:
         if usable(mark_price):
             self._marks[symbol] = mark_price
             if symbol in self.positions:
+                self._mark_version += 1
+
+    def last_trade(self, symbol: str, price: float) -> None:
+        """Remember `symbol`'s last trade price: its mark while no mark price is known."""
+        if usable(price):
+            self._last[symbol] = price
+            if symbol in self.positions and symbol not in self._marks:
+                self._mark_version += 1
+
+    def mid(self, symbol: str, price: float) -> None:
+        """Remember `symbol`'s mid price: its mark without a mark price or a trade."""
+        if usable(price):
+            self._mids[symbol] = price
+            if symbol in self.positions and symbol not in self._marks:
                 self._mark_version += 1
 
     @property
@@ -279,14 +297,21 @@ class Account:
             self.wins += 1
 
     def _known_mark_ticks(self, pos: Position, basis: _Basis, mark: float | None) -> int | None:
-        """`mark` in ticks if usable, else the last known mark's; None without either."""
-        for candidate in (mark, self._marks.get(pos.symbol)):
+        """`mark` in ticks if usable, else the last known mark's, else the last trade's,
+        else the mid's; None without any of them."""
+        symbol = pos.symbol
+        for candidate in (
+            mark,
+            self._marks.get(symbol),
+            self._last.get(symbol),
+            self._mids.get(symbol),
+        ):
             if candidate is not None and usable(candidate):
                 return round(candidate / basis.tick_float)
         return None
 
     def _mark_ticks(self, pos: Position, basis: _Basis, mark: float | None) -> Fraction:
-        """The mark in ticks: `mark` if usable, else the last known mark, else the entry."""
+        """The mark in ticks (see `_known_mark_ticks`), else the entry."""
         ticks = self._known_mark_ticks(pos, basis, mark)
         return Fraction(ticks) if ticks is not None else basis.cost / pos.lots
 

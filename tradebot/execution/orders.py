@@ -93,11 +93,11 @@ class Broker(Protocol):
         """Send `req`; its id, or None when refused."""
         ...
 
-    def cancel(self, order_id: int, now_ns: int) -> bool:
+    def cancel(self, order_id: int, now_ns: int, why: str = "requested") -> bool:
         """Cancel one open order; False when it is not open."""
         ...
 
-    def cancel_all(self, symbol: str, now_ns: int) -> int:
+    def cancel_all(self, symbol: str, now_ns: int, why: str = "requested") -> int:
         """Cancel every open order of `symbol`; how many were cancelled."""
         ...
 

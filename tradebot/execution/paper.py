@@ -99,6 +99,7 @@ class _Order:
     req: OrderRequest
     active_ns: int
     remaining: int
+    tick_text: str  # the tick size its limit_ticks count in
     resting: bool = False  # a LIMIT that was checked on activation and now rests
 
 
@@ -214,7 +215,7 @@ class PaperBroker(Account):
         self._next_id += 1
         order_id = self._next_id
         req = replace(req)  # our own copy: the caller may reuse its request object
-        order = _Order(order_id, req, now_ns + self._latency_ns, req.lots)
+        order = _Order(order_id, req, now_ns + self._latency_ns, req.lots, contract.tick_size_text)
         self._orders[order_id] = order
         self._by_symbol.setdefault(req.symbol, {})[order_id] = order
         self.orders_count += 1
@@ -237,22 +238,22 @@ class PaperBroker(Account):
         )
         return order_id
 
-    def cancel(self, order_id: int, now_ns: int) -> bool:
-        """Cancel an open order (journal "cancel"); False when it is not open."""
+    def cancel(self, order_id: int, now_ns: int, why: str = "requested") -> bool:
+        """Cancel an open order (journal "cancel" with `why`); False when it is not open."""
         order = self._orders.get(order_id)
         if order is None:
             return False
-        self._drop(order, now_ns, "requested")
+        self._drop(order, now_ns, why)
         return True
 
-    def cancel_all(self, symbol: str, now_ns: int) -> int:
+    def cancel_all(self, symbol: str, now_ns: int, why: str = "requested") -> int:
         """Cancel every open order of `symbol`; return how many were cancelled."""
         orders = self._by_symbol.get(symbol)
         if not orders:
             return 0
         victims = list(orders.values())
         for order in victims:
-            self._drop(order, now_ns, "requested")
+            self._drop(order, now_ns, why)
         return len(victims)
 
     # --- market events ----------------------------------------------------------------------
@@ -262,6 +263,7 @@ class PaperBroker(Account):
         orders = self._by_symbol.get(st.symbol)
         if not orders:
             return []
+        self._regrid(orders, contract, now_ns)
         fills: list[Fill] = []
         liquidity: dict[int, list[_Level]] = {}  # side taken -> levels, depleted as we fill
         for order in list(orders.values()):
@@ -325,6 +327,7 @@ class PaperBroker(Account):
         orders = self._by_symbol.get(symbol)
         if not orders or not usable(price) or not (size > 0.0 and math.isfinite(size)):
             return []
+        self._regrid(orders, contract, now_ns)
         trade_ticks = round(price / contract.tick_size)
         hit = [
             o
@@ -357,11 +360,41 @@ class PaperBroker(Account):
             self._sweep_reduce_only(symbol, now_ns)
         return fills
 
-    # --- internals: orders ---------------------------------------------------------------------
+    # --- internals: orders ---
+
+    def _regrid(self, orders: Mapping[int, _Order], contract: Contract, now_ns: int) -> None:
+        """After the exchange changed the tick size: express each limit in the new ticks.
+
+        The limit keeps its price; one that is not on the new grid is rounded away from the
+        market (a buy down, a sell up), so it never fills at a worse price than was asked.
+        Journals "order_repriced".
+        """
+        text = contract.tick_size_text
+        for order in orders.values():
+            if order.tick_text == text:
+                continue
+            old, new = text_fraction(order.tick_text), text_fraction(text)
+            order.tick_text = text
+            ticks = order.req.limit_ticks
+            if ticks is None:
+                continue
+            exact = ticks * old / new
+            order.req.limit_ticks = (
+                math.floor(exact) if order.req.side == Side.BUY else (math.ceil(exact))
+            )
+            self.journal.record(
+                now_ns,
+                "order_repriced",
+                order.req.symbol,
+                order_id=order.order_id,
+                limit_price=price_of(order.req.limit_ticks, contract),
+            )
 
     def _validate(self, req: OrderRequest, contract: Contract) -> str | None:
         if contract.is_inverse:
             return INVERSE_NOT_SUPPORTED
+        if contract.settle_currency != "USDT":
+            return f"contracts settled in {contract.settle_currency} cannot be booked in USDT"
         if req.symbol != contract.symbol:
             return f"order symbol {req.symbol} does not match contract {contract.symbol}"
         if int(req.side) not in (1, -1):

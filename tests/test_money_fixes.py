@@ -1,0 +1,108 @@
+"""Money and limits a trader can trust: each test here failed on the code before issue 12.
+
+Driven through the Engine (`Scenario`) where the bug was in the wiring, through the paper
+broker where it was in the fill model.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.helpers import TRADING, Scenario, contract
+from tests.test_trader import _closes, _entered
+
+A = "AAAUSDTM"
+B = "BBBUSDTM"
+D = Decimal
+
+
+# --- 1. a tick-size change re-prices resting orders ---------------------------------------
+
+
+def test_a_tick_size_change_keeps_the_take_profit_at_its_price() -> None:
+    sc = _entered()
+    tp = sc.details("order", A)[-1]
+    assert (tp["reason"], tp["limit_price"]) == ("take_profit", D("101"))
+    sc.contracts(300, contract(A, tick_size=0.001))
+    sc.trade(400, A, "buy", 100.00, 5)  # below the take-profit: it must not fill
+    assert A in sc.broker.positions
+    assert not sc.of("fill", A)[1:]
+    sc.trade(500, A, "buy", 101.50, 50)  # through it: it fills at 101.00
+    fills = sc.details("fill", A)
+    assert fills[-1]["price"] == D("101")
+    (close,) = _closes(sc)
+    assert close["realized_pnl"] == D("1.0")  # 10 lots x 0.1 x (101.00 - 100.00)
+
+
+# --- 3. the daily halt stops entries in flight ---------------------------------------------
+
+
+def test_the_daily_halt_cancels_entries_in_flight() -> None:
+    sc = Scenario((*TRADING, "risk.max_daily_loss_fraction=0.001"))
+    sc.open_market([A, B])
+    sc.buy_pressure(100, A)
+    sc.touch(151, A)  # A is long 10 lots at 100.00
+    assert A in sc.broker.positions
+    sc.buy_pressure(950, B)  # B's entry is ordered at 951 ms, arrives at 1001 ms
+    assert sc.details("order", B)
+    sc.mark(960, A, 80.0)  # A's open loss: 20 USDT, past the 1 USDT daily limit
+    sc.touch(1010, B)  # the tick at 1000 ms latched the halt before B's entry arrived
+    assert sc.of("daily_halt")
+    assert B not in sc.broker.positions
+    assert not sc.of("fill", B)
+    assert any(c["why"] == "daily_loss_limit" for c in sc.details("cancel", B))
+
+
+# --- 6. unrealized PnL without a mark price ------------------------------------------------
+
+
+def test_without_a_mark_a_position_is_marked_at_the_last_trade() -> None:
+    sc = _entered()
+    sc.trade(300, A, "sell", 99.00, 1)
+    # (99.00 - 100.00) x 10 lots x 0.1: the open loss, not the entry price's zero
+    assert sc.report["pnl"]["unrealized"] == -1.0
+    assert sc.broker.equity() == sc.broker.cash - D("1")
+
+
+def test_without_a_mark_or_a_trade_a_position_is_marked_at_the_mid() -> None:
+    from tests.helpers import contract_value
+    from tradebot.config import PaperConfig
+    from tradebot.execution.orders import OrderRequest, OrderType
+    from tradebot.execution.paper import PaperBroker
+    from tradebot.journal import Journal
+    from tradebot.kucoin.events import Side
+    from tradebot.market.state import SymbolState
+
+    c = contract_value()
+    broker = PaperBroker(PaperConfig(latency_ms=0), Journal())
+    st = SymbolState("XBTUSDTM")
+    st.bid, st.bid_size, st.ask, st.ask_size = 99.9, 100.0, 100.1, 100.0
+    broker.submit(OrderRequest("XBTUSDTM", Side.BUY, 10, OrderType.MARKET, "entry"), c, 0)
+    broker.on_book(st, c, 1)
+    broker.mid("XBTUSDTM", 99.0)
+    assert broker.unrealized_pnl() == D("-1.1")  # (99.0 - 100.1) x 10 x 0.1
+    broker.last_trade("XBTUSDTM", 101.0)
+    assert broker.unrealized_pnl() == D("0.9")  # the last trade comes before the mid
+    broker.mark("XBTUSDTM", 100.0)
+    assert broker.unrealized_pnl() == D("-0.1")  # the mark before both
+
+
+# --- 10. honest reasons for contracts we cannot book -------------------------------------
+
+
+def _entry_rejection(**fields: object) -> str:
+    sc = Scenario(TRADING)
+    sc.snapshot(0, A)
+    sc.contracts(1, contract(A, **fields))
+    sc.buy_pressure(100, A)
+    (rejection,) = sc.details("rejection", A)
+    assert not sc.of("order", A)
+    return str(rejection["reason"])
+
+
+def test_an_inverse_contract_is_refused_as_inverse() -> None:
+    assert _entry_rejection(isInverse=True) == "inverse_contract"
+
+
+def test_a_usdc_settled_contract_is_not_booked_into_a_usdt_account() -> None:
+    assert _entry_rejection(settleCurrency="USDC") == "settle_currency:USDC"
