@@ -106,3 +106,33 @@ def test_an_inverse_contract_is_refused_as_inverse() -> None:
 
 def test_a_usdc_settled_contract_is_not_booked_into_a_usdt_account() -> None:
     assert _entry_rejection(settleCurrency="USDC") == "settle_currency:USDC"
+
+
+# --- 2. the position cap holds at the fill ---------------------------------------------------
+
+
+def _notional(sc: Scenario) -> Decimal:
+    return sum((f["lots"] * D("0.1") * f["price"] for f in sc.details("fill", A)), D(0))
+
+
+def test_a_thin_ask_side_never_fills_past_the_position_cap() -> None:
+    # 10 lots are sized at 100.00 (cap 1000 x 0.2 x 0.54 = 108 USDT); only 3 are offered
+    # there, the rest at 150.00: walking it all would fill 135 USDT.
+    sc = Scenario(TRADING)
+    sc.open_market([A], asks=[(100.00, 3.0), (150.00, 100.0)])
+    sc.buy_pressure(100, A)
+    sc.touch(151, A)
+    assert _notional(sc) <= D("108")
+    assert sc.broker.positions[A].lots == 8  # 3 at 100.00 and 5 at 150.00: 105 USDT
+
+
+def test_a_move_during_the_latency_never_fills_past_the_position_cap() -> None:
+    sc = Scenario(TRADING)
+    sc.open_market([A])
+    sc.buy_pressure(100, A)  # 10 lots ordered at 100.00
+    sc.l2(120, A, 100.00, "sell", 0)
+    sc.l2(121, A, 100.01, "sell", 0)
+    sc.l2(122, A, 130.00, "sell", 100)  # the ask jumped to 130.00 before the order arrived
+    sc.touch(151, A)
+    assert _notional(sc) <= D("108")
+    assert sc.broker.positions[A].lots == 8  # 8 x 0.1 x 130 = 104 USDT

@@ -305,8 +305,11 @@ class Trader:
         lots = sized[0]
         side = Side.BUY if signal.direction > 0 else Side.SELL
         t0 = self.perf()
+        cap = self.risk.cap_notional(signal.confidence, broker.equity())
         broker.submit(
-            OrderRequest(st.symbol, side, lots, OrderType.MARKET, "entry"), contract, now_ns
+            OrderRequest(st.symbol, side, lots, OrderType.MARKET, "entry", max_notional=cap),
+            contract,
+            now_ns,
         )
         self.stage_latency["broker"].record(self.perf() - t0)
 

@@ -241,6 +241,16 @@ class RiskManager:
         cap = contract.max_order_qty // lot * lot
         return max(0, min(lots, cap))
 
+    def cap_notional(self, confidence: float, equity: Decimal) -> Decimal:
+        """The most notional one entry may fill: equity x max_position_fraction x confidence
+        (confidence clamped to [0, 1]), rounded down to 8 places; the broker holds an
+        entry to it at the fill, whatever the book does during the latency."""
+        if not confidence > 0.0 or not equity.is_finite() or equity <= 0:
+            return Decimal(0)
+        conf = Fraction(_decimal(min(confidence, 1.0)))
+        cap = Fraction(equity) * self._position_fraction * conf
+        return Decimal(math.floor(cap * 10**8)).scaleb(-8)
+
     def _lot_ratio(self, tick_size_text: str, multiplier_text: str) -> tuple[int, int]:
         """tick size x multiplier as an exact (numerator, denominator), remembered."""
         ratio = (

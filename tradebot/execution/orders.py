@@ -34,6 +34,9 @@ class OrderRequest:
 
     `reason` says why ("entry", "take_profit", "stop_loss", "time_stop", "reversal",
     "delisting", ...); it is journaled with the order and with the position close.
+    `max_notional` caps the order's filled notional (lots x multiplier x price, summed
+    over its fills): the broker fills only the lots that keep it within the cap, however
+    the book moved or however thin it is, and cancels the rest.
     """
 
     symbol: str
@@ -43,6 +46,7 @@ class OrderRequest:
     reason: str
     limit_ticks: int | None = None
     reduce_only: bool = False
+    max_notional: Decimal | None = None
 
 
 @dataclass(slots=True)

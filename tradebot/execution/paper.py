@@ -16,6 +16,8 @@ What it models
   levels within its limit, as taker; the rest rests. A resting limit fills, as maker, only
   when the public tape prints a trade *through* its price (a buy at P fills when a trade
   prints strictly below P), at P, up to the traded size; the rest keeps resting.
+* A notional cap (`OrderRequest.max_notional`, set on entries) holds at the fill: the
+  walk stops before the lot that would take the order's filled notional past it.
 * Sizes are whole lots: a book level or a trade of 2.7 lots offers 2 (in multiples of the
   lot size).
 * Reduce-only orders are refused when they would open, increase or flip a position,
@@ -101,6 +103,7 @@ class _Order:
     remaining: int
     tick_text: str  # the tick size its limit_ticks count in
     resting: bool = False  # a LIMIT that was checked on activation and now rests
+    spent: Fraction = Fraction(0)  # notional filled so far (for `max_notional`)
 
 
 @dataclass(slots=True)
@@ -497,6 +500,12 @@ class PaperBroker(Account):
     ) -> None:
         """Take liquidity level by level, best first, as taker (within `limit_ticks` if set)."""
         side = int(order.req.side)
+        cap = order.req.max_notional
+        unit = (
+            text_fraction(contract.tick_size_text) * text_fraction(contract.multiplier_text)
+            if cap is not None
+            else None
+        )
         for level in levels:
             if limit_ticks is not None and side * (level.ticks - limit_ticks) > 0:
                 break  # beyond the limit price
@@ -504,6 +513,13 @@ class PaperBroker(Account):
             if fillable == 0:
                 break
             take = min(fillable, level.lots)
+            if cap is not None and unit is not None:
+                per_lot = level.ticks * unit
+                room = (Fraction(cap) - order.spent) // per_lot
+                take = min(take, int(room) // contract.lot_size * contract.lot_size)
+                if take <= 0:
+                    break  # the next lot would take the order past its notional cap
+                order.spent += take * per_lot
             if take <= 0:
                 continue
             level.lots -= take
