@@ -136,3 +136,37 @@ def test_a_move_during_the_latency_never_fills_past_the_position_cap() -> None:
     sc.touch(151, A)
     assert _notional(sc) <= D("108")
     assert sc.broker.positions[A].lots == 8  # 8 x 0.1 x 130 = 104 USDT
+
+
+# --- 8. a take-profit cancelled for an exit comes back if the exit expires ------------------
+
+
+def test_a_take_profit_cancelled_for_an_exit_that_expired_is_restored() -> None:
+    sc = _entered("exits.time_stop_s=1", "paper.order_timeout_ms=500")
+    # The time stop at 2000 ms cancels the take-profit and sends a market close; the
+    # market is quiet, so the close expires at the 3000 ms tick.
+    sc.finish(3_000)
+    assert any(c["why"] == "expired" for c in sc.details("cancel", A))
+    assert A in sc.broker.positions
+    open_ids = sc.broker.open_orders(A)
+    tps = [o for o in sc.details("order", A) if o["order_id"] in open_ids]
+    assert [(o["reason"], o["limit_price"]) for o in tps] == [("take_profit", D("101"))]
+
+
+# --- 9. the report adds up exactly as written ------------------------------------------------
+
+
+def test_the_report_money_adds_up_exactly_in_the_json() -> None:
+    import json
+
+    sc = _entered()
+    sc.mark(300, A, 99.37)
+    sc.funding(400, A, 0.000123)
+    sc.finish(500)
+    report = json.loads(json.dumps(sc.report))
+    money = {k: D(v) for k, v in report["money"].items()}
+    assert money["equity_start"] + money["realized"] + money["unrealized"] == money["equity_end"]
+    assert money["trading"] + money["fees"] + money["funding"] == money["realized"]
+    assert money["unrealized"] == D("-0.63")  # (99.37 - 100.00) x 10 lots x 0.1
+    assert report["pnl"]["realized"] == float(money["realized"])
+    assert report["equity"]["end"] == float(money["equity_end"])

@@ -339,6 +339,15 @@ class Trader:
             # cancel reached it) must not leave a position open: close it at once.
             self.close_position(symbol, DAILY_LOSS_LIMIT, now_ns)
             return
+        self._place_take_profit(symbol, now_ns)
+
+    def _place_take_profit(self, symbol: str, now_ns: int) -> None:
+        """Rest a reduce-only take-profit for `symbol`'s position, unless one is open."""
+        broker = self.broker
+        desk = self.desk(symbol)
+        position = broker.positions.get(symbol)
+        if position is None:
+            return
         if desk.tp_order is not None and desk.tp_order in broker.open_orders(symbol):
             return
         contract = self.market.contracts.get(symbol)
@@ -417,7 +426,12 @@ class Trader:
             elif now_ns - position.opened_ns >= time_stop_ns:
                 self.close_position(symbol, "time_stop", now_ns)
         self._cancel_delisted_entries(now_ns)
-        broker.expire(now_ns, self.config.paper.order_timeout_ms * 1_000_000)
+        if broker.expire(now_ns, self.config.paper.order_timeout_ms * 1_000_000):
+            # An exit that expired unfilled leaves its position without the take-profit
+            # it cancelled: put it back (the next exit decision cancels it again).
+            for symbol in sorted(broker.positions):
+                if not broker.has_pending(symbol, reduce_only_market=True):
+                    self._place_take_profit(symbol, now_ns)
         equity = broker.equity()
         self.risk.on_clock(now_ns, equity)
         if self.risk.daily_loss_hit(equity):
@@ -485,6 +499,8 @@ class Trader:
         broker = self.broker
         closed = broker.positions_closed
         equity = broker.equity()
+        realized = broker.cash - broker.starting_equity
+        unrealized = equity - broker.cash  # the same marks as `equity`: adds up exactly
         return {
             "signals": dict(self.signals),
             "rejections": dict(self.rejections),
@@ -499,8 +515,8 @@ class Trader:
             "pnl": {
                 # realized: everything booked (trading PnL, fees, funding), so that
                 # start + realized + unrealized == end equity exactly.
-                "realized": float(broker.cash - broker.starting_equity),
-                "unrealized": float(broker.unrealized_pnl()),
+                "realized": float(realized),
+                "unrealized": float(unrealized),
                 "trading": float(broker.realized_pnl),
                 "fees": -float(broker.fees_paid),
                 "funding": float(broker.funding),
@@ -513,4 +529,16 @@ class Trader:
             "max_drawdown": self.max_drawdown,
             "win_rate": (broker.wins / closed) if closed else None,
             "equity": {"start": float(self.start_equity), "end": float(equity)},
+            # The same money as exact decimal strings: the floats above are rounded each on
+            # its own, these satisfy equity_start + realized + unrealized == equity_end
+            # exactly, and realized == trading + fees + funding.
+            "money": {
+                "equity_start": str(broker.starting_equity),
+                "realized": str(realized),
+                "unrealized": str(unrealized),
+                "equity_end": str(equity),
+                "trading": str(broker.realized_pnl),
+                "fees": str(-broker.fees_paid),
+                "funding": str(broker.funding),
+            },
         }
