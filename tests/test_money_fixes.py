@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as hs
+
 from tests.helpers import TRADING, Scenario, contract
 from tests.test_trader import _closes, _entered
 
@@ -170,3 +173,35 @@ def test_the_report_money_adds_up_exactly_in_the_json() -> None:
     assert money["unrealized"] == D("-0.63")  # (99.37 - 100.00) x 10 lots x 0.1
     assert report["pnl"]["realized"] == float(money["realized"])
     assert report["equity"]["end"] == float(money["equity_end"])
+
+
+# --- 7. every position can be closed ---------------------------------------------------------
+
+
+def test_an_exit_larger_than_the_max_order_qty_or_off_the_lot_grid_is_split() -> None:
+    sc = _entered("exits.time_stop_s=1")  # long 10 lots
+    sc.contracts(300, contract(A, maxOrderQty=4, lot_size=3))  # 10 is no longer sendable
+    sc.finish(2_000)  # the time stop sends the close
+    sc.touch(2_100, A)
+    closes = [o for o in sc.details("order", A) if o["reason"] == "time_stop"]
+    assert closes and all(o["lots"] <= 4 and o["lots"] % 3 == 0 for o in closes)
+    assert not sc.of("order_rejected", A)
+    assert A not in sc.broker.positions
+    assert sum(f["lots"] for f in sc.details("fill", A)[1:]) == 10
+
+
+@given(
+    lots=hs.integers(min_value=1, max_value=10**5),
+    lot=hs.integers(min_value=1, max_value=1_000),
+    max_qty=hs.integers(min_value=100, max_value=10**6),
+)
+def test_exit_sizes_close_the_position_in_orders_the_exchange_accepts(
+    lots: int, lot: int, max_qty: int
+) -> None:
+    from tests.helpers import contract_value
+    from tradebot.trader import exit_sizes
+
+    sizes = exit_sizes(lots, contract_value(lot_size=lot, max_order_qty=max_qty))
+    assert all(s > 0 and s % lot == 0 for s in sizes)
+    assert all(s <= max(lot, max_qty // lot * lot) for s in sizes)
+    assert 0 <= sum(sizes) - lots < lot

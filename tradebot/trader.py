@@ -43,7 +43,7 @@ from tradebot.kucoin.events import (
 from tradebot.latency import LatencyHistogram
 from tradebot.market.state import Market, SymbolState
 
-__all__ = ["DELISTING_SETTLE_S", "STAGES", "Trader"]
+__all__ = ["DELISTING_SETTLE_S", "STAGES", "Trader", "exit_sizes"]
 
 STAGES = ("quality", "signal", "validation", "broker")
 
@@ -64,6 +64,20 @@ class _Desk:
         self.tracker = tracker
         self.next_eval_ns = 0
         self.tp_order: int | None = None
+
+
+def exit_sizes(lots: int, contract: Contract) -> list[int]:
+    """Order sizes that close `lots` and that the exchange accepts: multiples of the lot
+    size, none above the max order quantity. A rest below one lot (the lot size changed
+    while the position was open) is rounded up to a lot: the orders are reduce-only, so
+    the fill stops at the position."""
+    lot = contract.lot_size
+    biggest = max(lot, contract.max_order_qty // lot * lot)
+    whole = -(-lots // lot) * lot  # rounded up to a lot
+    sizes = [biggest] * (whole // biggest)
+    if whole % biggest:
+        sizes.append(whole % biggest)
+    return sizes
 
 
 class Trader:
@@ -404,11 +418,12 @@ class Trader:
         broker.cancel_all(symbol, now_ns)
         self.desk(symbol).tp_order = None
         side = Side.SELL if position.direction > 0 else Side.BUY
-        broker.submit(
-            OrderRequest(symbol, side, position.lots, OrderType.MARKET, reason, reduce_only=True),
-            contract,
-            now_ns,
-        )
+        for lots in exit_sizes(position.lots, contract):
+            broker.submit(
+                OrderRequest(symbol, side, lots, OrderType.MARKET, reason, reduce_only=True),
+                contract,
+                now_ns,
+            )
 
     # --- periodic --------------------------------------------------------------------------
 

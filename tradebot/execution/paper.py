@@ -418,7 +418,7 @@ class PaperBroker(Account):
             pos = self.positions.get(req.symbol)
             if pos is None or pos.direction == req.side:
                 return "reduce_only order would open or increase a position"
-            if lots > pos.lots:
+            if lots - pos.lots >= lot_size:  # up to a lot more: the rest of a closing split
                 return f"reduce_only order for {lots} lots would flip a {pos.lots}-lot position"
         return None
 
