@@ -205,3 +205,30 @@ def test_exit_sizes_close_the_position_in_orders_the_exchange_accepts(
     assert all(s > 0 and s % lot == 0 for s in sizes)
     assert all(s <= max(lot, max_qty // lot * lot) for s in sizes)
     assert 0 <= sum(sizes) - lots < lot
+
+
+# --- 5. never fill on a known-stale price ----------------------------------------------------
+
+
+def test_no_fill_on_the_top_of_book_left_over_from_before_a_gap() -> None:
+    sc = Scenario(TRADING)
+    sc.open_market([A])
+    sc.buy_pressure(100, A)  # ordered at 101 ms, arrives at 151 ms
+    sc.l2(120, A, 99.0, "buy", 3.0, skip=1)  # a lost message: the book is out of sync
+    # A crossed snapshot is refused: it restores nothing, and the top of book fields still
+    # hold the prices from before the gap.
+    sc.snapshot(160, A, bids=[(100.5, 10.0)], asks=[(100.0, 10.0)], sequence=200)
+    assert not sc.state(A).book.in_sync
+    assert not sc.of("fill", A)
+    sc.ticker(200, A, 100.10, 100.20)  # a fresh quote after the gap: a price to fill at
+    (fill,) = sc.details("fill", A)
+    assert fill["price"] == D("100.2")
+
+
+def test_no_fill_on_the_top_of_book_left_over_from_before_a_disconnect() -> None:
+    sc = Scenario(TRADING)
+    sc.open_market([A])
+    sc.buy_pressure(100, A)
+    sc.conn(120)  # every book is out of sync
+    sc.snapshot(160, A, bids=[(100.5, 10.0)], asks=[(100.0, 10.0)], sequence=200)
+    assert not sc.of("fill", A)

@@ -9,7 +9,9 @@ What it models
   market order walks the opposite side of the level-2 book from the best level, taking
   each level's size at that level's price (so a large order pays slippage). What the book
   cannot fill is cancelled (immediate-or-cancel) and journaled. When the book is out of
-  sync it uses the top of book (best bid/ask and their sizes) as a single level. With no
+  sync it uses the top of book (best bid/ask and their sizes) as a single level, but
+  only a quote that arrived after the book lost sync (a gap, a disconnect): the fields
+  left over from before are a known-stale price, and a refused snapshot restores none. With no
   price at all the order waits: it is never filled at a made-up price.
 * Limit orders. On activation a limit that is marketable (a buy at or above the best ask,
   a sell at or below the best bid) takes liquidity like a market order, but only at
@@ -473,6 +475,8 @@ class PaperBroker(Account):
         """
         if st.book.in_sync:
             raw = st.book.levels(side)
+        elif st.lost_ns and st.quote_ns <= st.lost_ns:
+            return []  # the top of book is from before the book lost sync: no price
         elif side == Side.SELL:
             raw = [(st.ask, st.ask_size)]
         else:

@@ -54,6 +54,7 @@ class SymbolState:
         "last_price",
         "last_side",
         "last_size",
+        "lost_ns",
         "mark_ns",
         "mark_price",
         "next_funding_ns",
@@ -74,6 +75,9 @@ class SymbolState:
         self.ask = 0.0
         self.ask_size = 0.0
         self.quote_ns = 0
+        # When the book last lost sync (a gap, a disconnect): the top-of-book fields are
+        # not a price to fill at until a quote newer than this (`quote_ns`) arrives.
+        self.lost_ns = 0
         self.last_price = 0.0
         self.last_size = 0.0
         self.last_side = 0
@@ -192,6 +196,7 @@ class Market:
                 self._freshened(st, prev, now_ns)
             st.quote_ns = now_ns
         elif code != STALE and code != BUFFERED:
+            st.lost_ns = now_ns
             self.journal.record(now_ns, "book_lost", st.symbol, seq=sequence, why=code)
 
     def _on_snapshot(self, ev: BookSnapshot, now_ns: int) -> SymbolState:
@@ -316,6 +321,7 @@ class Market:
         """
         self.journal.record(now_ns, "disconnect", "", conn=conn, reason=reason)
         for st in self.symbols.values():
+            st.lost_ns = now_ns
             if st.book.in_sync:
                 st.book.invalidate()
 
