@@ -147,7 +147,8 @@ def test_a_move_during_the_latency_never_fills_past_the_position_cap() -> None:
 def test_a_take_profit_cancelled_for_an_exit_that_expired_is_restored() -> None:
     sc = _entered("exits.time_stop_s=1", "paper.order_timeout_ms=500")
     # The time stop at 2000 ms cancels the take-profit and sends a market close; the
-    # market is quiet, so the close expires at the 3000 ms tick.
+    # connection is gone, so there is no price and the close expires at the 3000 ms tick.
+    sc.conn(1_500)
     sc.finish(3_000)
     assert any(c["why"] == "expired" for c in sc.details("cancel", A))
     assert A in sc.broker.positions

@@ -61,7 +61,8 @@ def test_a_clock_jump_runs_one_tick_not_one_per_second() -> None:
 def test_a_market_order_without_a_price_expires() -> None:
     sc = Scenario((*TRADING, "paper.order_timeout_ms=2000"))
     sc.open_market([A, B])
-    sc.buy_pressure(100, A)  # the entry is ordered; then A goes quiet
+    sc.buy_pressure(100, A)  # the entry is ordered; then A's market data is lost
+    sc.conn(120)
     assert [d["reason"] for d in sc.details("order", A)] == ["entry"]
     for t in range(1_000, 4_001, 1_000):
         sc.touch(t, B)

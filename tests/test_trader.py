@@ -242,9 +242,9 @@ def test_market_entry_fills_only_after_the_latency_walking_the_book() -> None:
     assert order.ts_ns == ns(101) and detail(order)["lots"] == LOTS
 
     sc.touch(150, A)  # 49 ms later: not active yet
-    sc.trade(151, A, "sell", 99.99, 1)  # a print is not a book update
+    sc.trade(150.5, A, "sell", 99.99, 1)
     assert sc.of("fill") == [] and sc.broker.positions == {}
-    sc.touch(151, A)  # exactly 50 ms after the order
+    sc.touch(151, A)  # exactly 50 ms after the order: it fills on the book as it stood
     fills = sc.details("fill", A)
     assert [(f["lots"], f["price"], f["liquidity"]) for f in fills] == [
         (3, D("100"), "taker"),
@@ -276,14 +276,16 @@ def test_market_entry_fills_only_after_the_latency_walking_the_book() -> None:
     assert tp["limit_price"] == D("101.02")  # 100.01 x 1.01 = 101.0101, rounded away from entry
 
 
-def test_entry_waits_for_the_first_book_update_after_the_latency() -> None:
+def test_entry_fills_at_its_arrival_on_the_book_as_it_stood_then() -> None:
     sc = Scenario((*_without(TRADING, "paper.latency_ms"), "paper.latency_ms=300"))
     sc.open_market([A])
-    sc.buy_pressure(100, A)
+    sc.buy_pressure(100, A)  # ordered at 101 ms: arrives at 401 ms
     sc.touch(399, A)
     assert sc.of("fill") == []
-    sc.touch(550, A)
-    assert [e.ts_ns for e in sc.of("fill")] == [ns(550)]
+    sc.l2(550, A, 100.00, "sell", 0)  # the next payload takes the best ask away
+    # The fill is at 401 ms, on the book before that change: at 100.00, not 100.01.
+    assert [e.ts_ns for e in sc.of("fill")] == [ns(401)]
+    assert {f["price"] for f in sc.details("fill", A)} == {D("100")}
 
 
 # --- exits -----------------------------------------------------------------------------------
@@ -343,7 +345,7 @@ def test_take_profit_does_not_fill_before_it_rests() -> None:
     sc.open_market([A])
     sc.buy_pressure(100, A)
     sc.touch(151, A)  # entry fills; the take-profit is active from 201 ms
-    sc.trade(205, A, "buy", 102.0, 50)  # no book update since: it does not rest yet
+    sc.trade(200, A, "buy", 102.0, 50)  # it has not reached the exchange yet
     assert sc.of("position_close") == []
 
 
@@ -352,13 +354,13 @@ def test_time_stop_closes_after_time_stop_s_on_a_tick() -> None:
     for t in range(600, 3_000, 400):
         sc.touch(t, A)
     assert sc.of("position_close") == []
-    sc.touch(3_200, A)  # runs the 3 s tick first (2.849 s held), then fills on this update
+    sc.touch(3_200, A)  # runs the 3 s tick first (2.849 s held); the close arrives at 3.05 s
     stops = [e for e in sc.of("order") if detail(e)["reason"] == "time_stop"]
     assert [e.ts_ns for e in stops] == [T0 + 3 * S]
     (close,) = _closes(sc)
     assert close["reason"] == "time_stop"
-    assert close["held_s"] == D("3.049")
-    assert sc.of("position_close")[0].ts_ns == ns(3_200)
+    assert close["held_s"] == D("2.899")
+    assert sc.of("position_close")[0].ts_ns == ns(3_050)
 
 
 def test_reversal_closes_on_an_opposite_confident_signal() -> None:
@@ -392,10 +394,10 @@ def test_delisting_closes_at_market_while_quotes_continue() -> None:
     # The contracts answer itself orders the close (no waiting for the next tick).
     order = sc.of("order")[-1]
     assert (order.ts_ns, detail(order)["reason"]) == (ns(500), "delisting")
-    sc.touch(900, A)  # the next quote after the latency fills it
+    sc.touch(900, A)  # the close arrived at 550 ms and filled then
     (close,) = _closes(sc)
     assert close["reason"] == "delisting"
-    assert sc.of("position_close")[0].ts_ns == ns(900)
+    assert sc.of("position_close")[0].ts_ns == ns(550)
     assert sc.of("settlement") == []
     # No new entry on a delisted contract.
     sc.touch(1_300, A)
@@ -406,8 +408,9 @@ def test_delisting_closes_at_market_while_quotes_continue() -> None:
 def test_delisting_without_a_market_is_settled_at_the_last_mark() -> None:
     sc = _entered()
     sc.mark(300, A, 100.5)
+    sc.conn(400)  # the market data is gone: no book to fill at
     sc.contracts(500, contract(A, "Closed"))
-    # No more quotes: the market close ordered at the 1 s tick never fills.
+    # No more quotes: the market close never fills.
     settle_at = T0 + S + DELISTING_SETTLE_S * S
     sc.finish(DELISTING_SETTLE_S * 1_000 + 999)  # up to the tick before
     assert sc.of("settlement") == [] and A in sc.broker.positions

@@ -32,10 +32,11 @@ from collections import Counter
 from collections.abc import Callable
 from decimal import Context, getcontext, setcontext
 from functools import partial, wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from tradebot.clock import perf_ns
 from tradebot.config import Config
+from tradebot.execution.paper import NEVER
 from tradebot.journal import MONEY_CONTEXT, Journal
 from tradebot.kucoin.events import ContractsActive, Level2Change, Ticker
 from tradebot.kucoin.protocol import (
@@ -63,6 +64,20 @@ _MAX_LANES = 20_000
 
 # A lane: (message, recv_ns) -> True when it handled the message, False to fall back.
 _Lane = Callable[[dict[str, Any], int], bool]
+
+
+class _Arrivals(Protocol):
+    """Says when an order reaches the exchange next (the broker's `next_arrival_ns`)."""
+
+    @property
+    def next_arrival_ns(self) -> int: ...
+
+
+class _NoArrivals:
+    """No broker (trading off): no order ever arrives."""
+
+    next_arrival_ns = NEVER
+
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -126,6 +141,8 @@ class Engine:
             "tick": LatencyHistogram(),
         }
         self.trader = Trader(self.config, self.market, self.journal, perf) if trading else None
+        # Whose `next_arrival_ns` says when an order reaches the exchange next.
+        self._arrivals: _Arrivals = self.trader.broker if self.trader is not None else _NoArrivals()
         self._parse_ws = self.parser.parse_ws
         self._apply = self.market.apply
         self._handlers = self.market.handlers
@@ -143,6 +160,8 @@ class Engine:
         recording, the message decoded to a map; `conn` is the connection it arrived on."""
         if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
+        if recv_ns >= self._arrivals.next_arrival_ns:
+            self._fill_arrivals(recv_ns)
         self.now_ns = recv_ns
         t0 = self.perf()
         self.ws_messages += 1
@@ -256,6 +275,8 @@ class Engine:
         """One REST answer as recorded: `{"method", "path", "params", "status", "body"}`."""
         if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
+        if recv_ns >= self._arrivals.next_arrival_ns:
+            self._fill_arrivals(recv_ns)
         self.now_ns = recv_ns
         t0 = self.perf()
         event = self.parser.parse_rest(answer)
@@ -273,6 +294,8 @@ class Engine:
         """A connection lifecycle record: `{"event": "open"|"close"|"error", "conn", "reason"}`."""
         if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
+        if recv_ns >= self._arrivals.next_arrival_ns:
+            self._fill_arrivals(recv_ns)
         self.now_ns = recv_ns
         event = str(info.get("event"))
         self.conn_events[event] += 1
@@ -313,7 +336,14 @@ class Engine:
     def _tick(self, tick_ns: int) -> None:
         self.market.scan_stale(tick_ns)
         if self.trader is not None:
+            self.trader.fill_arrivals(tick_ns)
             self.trader.on_tick(tick_ns)
+
+    def _fill_arrivals(self, now_ns: int) -> None:
+        """Orders that reached the exchange before this payload fill on the book as it
+        stood when they arrived, not on the book this payload makes."""
+        if self.trader is not None:
+            self.trader.fill_arrivals(now_ns)
 
     @_in_money_context
     def finish(self, end_ns: int) -> None:

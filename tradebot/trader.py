@@ -169,6 +169,23 @@ class Trader:
             desk.next_eval_ns = now_ns + self.eval_ns
             self._evaluate(st, desk, now_ns)
 
+    def fill_arrivals(self, now_ns: int) -> None:
+        """Execute every order that reached the exchange by `now_ns`, each at its arrival
+        time on the book as it stood then: called before a later payload changes it.
+
+        An order that finds no price waits for the next valid book (`after_quote`)."""
+        broker = self.broker
+        market = self.market
+        while broker.next_arrival_ns <= now_ns:
+            arrival = broker.pop_arrival(now_ns)
+            if arrival is None:
+                return
+            at_ns, symbol = arrival
+            st = market.symbols.get(symbol)
+            contract = market.contracts.get(symbol)
+            if st is not None and contract is not None and broker.on_book(st, contract, at_ns):
+                self._after_fill(symbol, at_ns)
+
     def _on_trade(self, ev: Trade, st: SymbolState, desk: _Desk, now_ns: int) -> None:
         contract = self.market.contracts.get(ev.symbol)
         if contract is None:

@@ -5,8 +5,8 @@ What it models
 * Latency. An order becomes active `PaperConfig.latency_ms` after it is submitted, on the
   run's clock (`now_ns` arguments; nothing here reads a clock). Before that it cannot
   fill, whatever the market does.
-* Market orders take liquidity. On the first book update after the latency has passed, a
-  market order walks the opposite side of the level-2 book from the best level, taking
+* Market orders take liquidity. When it arrives (its latency passed: `pop_arrival`), on
+  the book as it stood at that moment, a market order walks the opposite side of the level-2 book from the best level, taking
   each level's size at that level's price (so a large order pays slippage). What the book
   cannot fill is cancelled (immediate-or-cancel) and journaled. When the book is out of
   sync it uses the top of book (best bid/ask and their sizes) as a single level, but
@@ -54,6 +54,7 @@ Synchronous, no I/O, no clock: the same calls give the same fills, journal and d
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INVERSE_NOT_SUPPORTED",
+    "NEVER",
     "MAKER",
     "TAKER",
     "Fill",
@@ -94,6 +96,7 @@ __all__ = [
 INVERSE_NOT_SUPPORTED = "inverse contracts are not supported by the paper broker"
 
 _NS_PER_MS = 1_000_000
+NEVER = 1 << 63  # later than any run's clock
 _ORDER_TYPES = frozenset(OrderType)
 
 
@@ -129,6 +132,9 @@ class PaperBroker(Account):
         self._by_symbol: dict[str, dict[int, _Order]] = {}
         # Read-only view for callers' fast "does this symbol have orders?" checks.
         self.orders_by_symbol: Mapping[str, object] = self._by_symbol
+        # (active_ns, order_id) of orders not yet handled on arrival, soonest first
+        self._arrivals: list[tuple[int, int]] = []
+        self.next_arrival_ns = NEVER  # the soonest of them; NEVER when there is none
 
     # --- orders in the book ---------------------------------------------------------------
 
@@ -223,6 +229,8 @@ class PaperBroker(Account):
         order = _Order(order_id, req, now_ns + self._latency_ns, req.lots, contract.tick_size_text)
         self._orders[order_id] = order
         self._by_symbol.setdefault(req.symbol, {})[order_id] = order
+        heapq.heappush(self._arrivals, (order.active_ns, order_id))
+        self.next_arrival_ns = self._arrivals[0][0]
         self.orders_count += 1
         limit_price = (
             price_of(req.limit_ticks, contract)
@@ -242,6 +250,20 @@ class PaperBroker(Account):
             reason=req.reason,
         )
         return order_id
+
+    def pop_arrival(self, now_ns: int) -> tuple[int, str] | None:
+        """The next order to arrive at the exchange by `now_ns`: (its arrival time, its
+        symbol), or None. The caller executes it with `on_book` at that time, on the book
+        as it stood then (before any later update), and asks again until None."""
+        arrivals = self._arrivals
+        while arrivals and arrivals[0][0] <= now_ns:
+            active_ns, order_id = heapq.heappop(arrivals)
+            order = self._orders.get(order_id)
+            if order is not None and not order.resting:
+                self.next_arrival_ns = arrivals[0][0] if arrivals else NEVER
+                return active_ns, order.req.symbol
+        self.next_arrival_ns = arrivals[0][0] if arrivals else NEVER
+        return None
 
     def cancel(self, order_id: int, now_ns: int, why: str = "requested") -> bool:
         """Cancel an open order (journal "cancel" with `why`); False when it is not open."""
