@@ -6,8 +6,8 @@ What it models
   run's clock (`now_ns` arguments; nothing here reads a clock). Before that it cannot
   fill, whatever the market does.
 * Market orders take liquidity. When it arrives (its latency passed: `pop_arrival`), on
-  the book as it stood at that moment, a market order walks the opposite side of the level-2 book from the best level, taking
-  each level's size at that level's price (so a large order pays slippage). What the book
+  the book as it stood at that moment, a market order walks the opposite side of the
+  level-2 book from the best level, taking each level's size at that level's price (so a large order pays slippage). What the book
   cannot fill is cancelled (immediate-or-cancel) and journaled. When the book is out of
   sync it uses the top of book (best bid/ask and their sizes) as a single level, but
   only a quote that arrived after the book lost sync (a gap, a disconnect): the fields
@@ -83,8 +83,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INVERSE_NOT_SUPPORTED",
-    "NEVER",
     "MAKER",
+    "NEVER",
     "TAKER",
     "Fill",
     "OrderRequest",
