@@ -7,12 +7,13 @@ What it models
   fill, whatever the market does.
 * Market orders take liquidity. When it arrives (its latency passed: `pop_arrival`), on
   the book as it stood at that moment, a market order walks the opposite side of the
-  level-2 book from the best level, taking each level's size at that level's price (so a large order pays slippage). What the book
-  cannot fill is cancelled (immediate-or-cancel) and journaled. When the book is out of
-  sync it uses the top of book (best bid/ask and their sizes) as a single level, but
-  only a quote that arrived after the book lost sync (a gap, a disconnect): the fields
-  left over from before are a known-stale price, and a refused snapshot restores none. With no
-  price at all the order waits: it is never filled at a made-up price.
+  level-2 book from the best level, taking each level's size at that level's price (so
+  a large order pays slippage). What the book cannot fill is cancelled
+  (immediate-or-cancel) and journaled. When the book is out of sync it uses the top of
+  book (best bid/ask and their sizes) as a single level, but only a quote that arrived
+  after the book lost sync (a gap, a disconnect): the fields left over from before are
+  a known-stale price, and a refused snapshot restores none. With no price at all the
+  order waits for the next valid book: it is never filled at a made-up price.
 * Limit orders. On activation a limit that is marketable (a buy at or above the best ask,
   a sell at or below the best bid) takes liquidity like a market order, but only at
   levels within its limit, as taker; the rest rests. A resting limit fills, as maker, only
