@@ -827,6 +827,11 @@ class _Session:
         return inject
 
 
+MAX_SYMBOLS = 1_000  # KuCoin lists about 530 active contracts
+MAX_MINUTES = 1_440  # one day
+MAX_RATE = 1_000  # messages per symbol per second
+
+
 def _check(name: str, value: object, ok: bool, what: str) -> None:
     if not ok:
         raise ValueError(f"{name} must be {what}, got {value!r}")
@@ -845,11 +850,13 @@ def generate(
     `rate` is the target number of market-data messages per symbol per second. The same
     arguments always give the same bytes. Raises ValueError naming a bad argument.
     """
-    _check("symbols", symbols, type(symbols) is int and 1 <= symbols <= 500, "an int in 1..500")
+    _check(
+        "symbols", symbols, type(symbols) is int and 1 <= symbols <= MAX_SYMBOLS, "an int in 1..1000"
+    )
     _check("seed", seed, type(seed) is int, "an int")
-    for name, x in (("minutes", minutes), ("rate", rate)):
+    for name, x, hi in (("minutes", minutes, MAX_MINUTES), ("rate", rate, MAX_RATE)):
         number = isinstance(x, int | float) and not isinstance(x, bool)
-        _check(name, x, number and math.isfinite(x) and x > 0, "a finite number > 0")
+        _check(name, x, number and 0 < x <= hi, f"a number > 0 and at most {hi:,}")
     duration = round(minutes * 60 * _S)
     start = (_FUNDING_NS - round(0.6 * duration)) // _MS * _MS
     rng = random.Random(seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -50,7 +51,7 @@ def test_to_toml_round_trips(tmp_path: Path) -> None:
     ("override", "fragments"),
     [
         ("risk.max_open_positions=abc", ["risk.max_open_positions", "'abc'", "integer"]),
-        ("risk.max_open_positions=-1", ["risk.max_open_positions", ">= 0"]),
+        ("risk.max_open_positions=-1", ["risk.max_open_positions", "from 0 to 1,000"]),
         ("quality.min_completeness=1.5", ["quality.min_completeness", "from 0 to 1"]),
         ("paper.use_contract_fees=maybe", ["paper.use_contract_fees", "true or false"]),
         ("risk.nope=1", ["risk.nope", "unknown key", "max_open_positions"]),
@@ -94,3 +95,46 @@ def test_config_command_prints_effective_toml() -> None:
     assert "[risk]" in result.output and "max_open_positions = 2" in result.output
     bad = CliRunner().invoke(main, ["config", "--set", "risk.max_open_positions=x"])
     assert bad.exit_code == 1 and "risk.max_open_positions" in bad.output
+
+
+def _bounded_fields() -> list[tuple[str, Any]]:
+    from dataclasses import fields
+
+    out = []
+    for section in fields(Config):
+        for f in fields(section.default_factory()):  # type: ignore[misc]
+            if f.type in ("int", "float"):
+                out.append((f"{section.name}.{f.name}", f.metadata))
+    return out
+
+
+@pytest.mark.parametrize(("key", "meta"), _bounded_fields())
+def test_every_number_has_an_upper_bound(key: str, meta: Any) -> None:
+    """A huge window or count is refused with the allowed range, not a MemoryError later."""
+    assert meta["hi"] is not None, key
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[f"{key}={meta['hi'] * 10 + 1}"])
+    message = str(info.value)
+    assert message.startswith(f"{key}: expected") and " to " in message and "\n" not in message
+    # The bound itself is allowed (with the keys that must not be below it raised too).
+    companions = {
+        "signals.volume_bucket_s": ["signals.volume_window_s=14400"],
+        "signals.signal_threshold": ["signals.strong_threshold=1"],
+    }
+    load_config(overrides=[f"{key}={meta['hi']}", *companions.get(key, [])])
+
+
+def test_a_thirty_day_window_is_refused_with_its_range() -> None:
+    with pytest.raises(ConfigError, match="signals.volume_window_s.*60 to 14,400.*2592000"):
+        load_config(overrides=["signals.volume_window_s=2592000"])
+
+
+@pytest.mark.parametrize("speed", ["1e-12", "0", "-1", "inf", "nan", "1e7", "fast"])
+def test_speed_out_of_range_is_one_line(tmp_path: Path, speed: str) -> None:
+    result = CliRunner().invoke(
+        main, ["replay", "recordings/sample.msgpack", "--speed", speed, "--db", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0
+    assert "--speed" in result.output and speed in result.output
+    assert not (tmp_path / "d").exists()  # refused before anything is written

@@ -133,13 +133,15 @@ def test_two_minutes_hold_every_scenario_and_shorter_runs_skip_what_does_not_fit
     ("kwargs", "name"),
     [
         ({"symbols": 0}, "symbols"),
-        ({"symbols": 501}, "symbols"),
         ({"symbols": 2.0}, "symbols"),
         ({"minutes": 0}, "minutes"),
         ({"minutes": -1.0}, "minutes"),
         ({"minutes": float("nan")}, "minutes"),
         ({"rate": 0.0}, "rate"),
         ({"rate": float("inf")}, "rate"),
+        ({"rate": 1_001.0}, "rate"),
+        ({"minutes": 1_441.0}, "minutes"),
+        ({"symbols": 1_001}, "symbols"),
         ({"seed": "1"}, "seed"),
     ],
 )

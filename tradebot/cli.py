@@ -9,6 +9,7 @@ prints a traceback for a bad file or a bad value.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,22 @@ def _fail(exc: TradebotError) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+MIN_SPEED, MAX_SPEED = 0.001, 1_000_000.0
+
+
 def _speed(value: str) -> float | None:
+    """`--speed`: 'max' (None: no pacing) or a factor of real time, within sane bounds."""
     if value == "max":
         return None
     try:
         speed = float(value)
     except ValueError:
-        speed = 0.0
-    if not speed > 0 or speed == float("inf"):
-        raise click.BadParameter(f"expected 'max' or a positive number, got {value!r}")
+        speed = math.nan
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise click.ClickException(
+            f"--speed: expected 'max' or a number from {MIN_SPEED:g} to {MAX_SPEED:,.0f},"
+            f" got {value!r}"
+        )
     return speed
 
 

@@ -48,32 +48,32 @@ def _f(default: Any, lo: float | None = None, hi: float | None = None, **kw: Any
 class QualityConfig:
     """Data-quality thresholds (docs/quality.md)."""
 
-    stale_after_ms: int = _f(5_000, 1)
-    max_spread_bps: float = _f(50.0, 0.0)
+    stale_after_ms: int = _f(5_000, 1, 3_600_000)
+    max_spread_bps: float = _f(50.0, 0.0, 10_000.0)
     min_completeness: float = _f(0.99, 0.0, 1.0)
-    completeness_window_s: int = _f(60, 1)
-    liquidity_band_bps: float = _f(10.0, 0.0)
-    min_liquidity_usdt: float = _f(5_000.0, 0.0)
+    completeness_window_s: int = _f(60, 1, 3_600)
+    liquidity_band_bps: float = _f(10.0, 0.0, 10_000.0)
+    min_liquidity_usdt: float = _f(5_000.0, 0.0, 1e12)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalConfig:
     """Market-intelligence inputs and signal thresholds (docs/signals.md)."""
 
-    evaluate_every_ms: int = _f(1_000, 1)
-    volume_window_s: int = _f(900, 60)
-    volume_bucket_s: int = _f(60, 1)
-    high_volume_ratio: float = _f(1.5, 1.0)
+    evaluate_every_ms: int = _f(1_000, 1, 3_600_000)
+    volume_window_s: int = _f(900, 60, 14_400)
+    volume_bucket_s: int = _f(60, 1, 3_600)
+    high_volume_ratio: float = _f(1.5, 1.0, 1_000.0)
     low_volume_ratio: float = _f(0.5, 0.0, 1.0)
-    tight_spread_bps: float = _f(10.0, 0.0)
+    tight_spread_bps: float = _f(10.0, 0.0, 10_000.0)
     imbalance_levels: int = _f(5, 1, 50)
-    momentum_window_s: int = _f(60, 1)
+    momentum_window_s: int = _f(60, 1, 3_600)
     imbalance_weight: float = _f(0.5, 0.0, 1.0)
     momentum_weight: float = _f(0.5, 0.0, 1.0)
     signal_threshold: float = _f(0.2, 0.0, 1.0)
     strong_threshold: float = _f(0.6, 0.0, 1.0)
     new_listing_bonus: float = _f(0.7, 0.0, 1.0)
-    new_listing_window_s: int = _f(1_800, 0)
+    new_listing_window_s: int = _f(1_800, 0, 604_800)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +83,7 @@ class ValidationConfig:
     min_confidence: float = _f(0.75, 0.0, 1.0)
     min_liquidity_score: float = _f(0.5, 0.0, 1.0)
     allow_low_volume: bool = _f(False)
-    funding_blackout_s: int = _f(60, 0)
+    funding_blackout_s: int = _f(60, 0, 28_800)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,17 +92,17 @@ class RiskConfig:
 
     max_position_fraction: float = _f(0.20, 0.0, 1.0)
     max_daily_loss_fraction: float = _f(0.05, 0.0, 1.0)
-    max_open_positions: int = _f(3, 0)
-    min_balance_usdt: float = _f(10.0, 0.0)
+    max_open_positions: int = _f(3, 0, 1_000)
+    min_balance_usdt: float = _f(10.0, 0.0, 1e12)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExitConfig:
     """When an open position is closed."""
 
-    take_profit: float = _f(0.010, 0.0)
-    stop_loss: float = _f(0.005, 0.0)
-    time_stop_s: int = _f(1_800, 1)
+    take_profit: float = _f(0.010, 0.0, 10.0)
+    stop_loss: float = _f(0.005, 0.0, 1.0)
+    time_stop_s: int = _f(1_800, 1, 2_592_000)
     exit_on_reversal: bool = _f(True)
 
 
@@ -110,12 +110,12 @@ class ExitConfig:
 class PaperConfig:
     """The paper account and its fill model."""
 
-    starting_equity_usdt: float = _f(1_000.0, 0.0)
+    starting_equity_usdt: float = _f(1_000.0, 0.0, 1e12)
     taker_fee_rate: float = _f(0.0006, 0.0, 0.1)
     maker_fee_rate: float = _f(0.0002, -0.1, 0.1)
     use_contract_fees: bool = _f(True)
-    latency_ms: int = _f(50, 0)
-    order_timeout_ms: int = _f(5_000, 1)
+    latency_ms: int = _f(50, 0, 60_000)
+    order_timeout_ms: int = _f(5_000, 1, 3_600_000)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,15 +133,22 @@ class Config:
 _SECTIONS = {f.name: f.default_factory for f in fields(Config)}
 
 
+def _number(value: float) -> str:
+    """A limit as a reader writes it: 3,600,000 and 0.5, never 3.6e+06."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
 def _describe(kind: type, meta: dict[str, Any]) -> str:
     lo, hi = meta.get("lo"), meta.get("hi")
     if kind is bool:
         return "true or false"
     noun = "an integer" if kind is int else "a number"
     if lo is not None and hi is not None:
-        return f"{noun} from {lo:g} to {hi:g}"
+        return f"{noun} from {_number(lo)} to {_number(hi)}"
     if lo is not None:
-        return f"{noun} >= {lo:g}"
+        return f"{noun} >= {_number(lo)}"
     return noun
 
 
