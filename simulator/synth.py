@@ -851,7 +851,10 @@ def generate(
     arguments always give the same bytes. Raises ValueError naming a bad argument.
     """
     _check(
-        "symbols", symbols, type(symbols) is int and 1 <= symbols <= MAX_SYMBOLS, "an int in 1..1000"
+        "symbols",
+        symbols,
+        type(symbols) is int and 1 <= symbols <= MAX_SYMBOLS,
+        "an int in 1..1000",
     )
     _check("seed", seed, type(seed) is int, "an int")
     for name, x, hi in (("minutes", minutes, MAX_MINUTES), ("rate", rate, MAX_RATE)):

@@ -125,7 +125,7 @@ def test_every_number_has_an_upper_bound(key: str, meta: Any) -> None:
 
 
 def test_a_thirty_day_window_is_refused_with_its_range() -> None:
-    with pytest.raises(ConfigError, match="signals.volume_window_s.*60 to 14,400.*2592000"):
+    with pytest.raises(ConfigError, match=r"signals\.volume_window_s.*60 to 14,400.*2592000"):
         load_config(overrides=["signals.volume_window_s=2592000"])
 
 
