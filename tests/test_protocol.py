@@ -1768,12 +1768,13 @@ INSTANT_NS = 1731897467182123456
         ("1731897467182", 1731897467182000000),
         (1731897467182.9, 1731897467182000000),  # truncated to the ms
         (0, 0),
-        (99_999_999_999, 99_999_999_999 * 10**9),  # just below 1e11: seconds
+        (9_223_372_036, 9_223_372_036 * 10**9),  # seconds, the last that fit in ns
         (10**11, 10**17),  # 1e11: ms
-        (10**14 - 1, (10**14 - 1) * 10**6),
+        (9_223_372_036_854, 9_223_372_036_854 * 10**6),  # ms, the last that fit in ns
         (10**14, 10**17),  # 1e14: us
-        (10**17 - 1, (10**17 - 1) * 10**3),
+        (9_223_372_036_854_775, 9_223_372_036_854_775 * 10**3),  # us, the last that fit
         (10**17, 10**17),  # 1e17: ns
+        (2**63 - 1, 2**63 - 1),
         (1547697294838004923, 1547697294838004923),
     ],
 )
@@ -1793,7 +1794,24 @@ def test_to_ns_units_agree() -> None:
     assert to_ns(INSTANT_NS // 10**3) == INSTANT_NS // 10**3 * 10**3
 
 
-@pytest.mark.parametrize("value", ["abc", "", "1.5e12", None, [], {}, float("nan"), float("inf")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "abc",
+        "",
+        "1.5e12",
+        None,
+        [],
+        {},
+        float("nan"),
+        float("inf"),
+        -1,  # before the epoch
+        99_999_999_999,  # seconds past 2^63 ns (the year 5138)
+        10**14 - 1,  # ms past 2^63 ns
+        2**63,  # ns past what SQLite and the core hold
+        10**30,
+    ],
+)
 def test_to_ns_bad_values_raise(value: Any) -> None:
     with pytest.raises((ValueError, TypeError, OverflowError)):
         to_ns(value)

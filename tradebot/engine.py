@@ -10,20 +10,16 @@ stops) runs on `tick_ms` boundaries of that same clock, fired by `advance(now_ns
 before a payload that is later than the next boundary, so replay and live see ticks at
 identical clock values.
 
-Lanes: the two busiest channels, level-2 changes and tickerV2 (three messages in four),
-take a fused path once their topic has been seen: a per-topic closure that reads the
-fields with the protocol's own field reader (`level2_fields`, `ticker_v2_fields`) and
-hands them to the market (`apply_level2`, `apply_quote`) and the trader (`after_level2`,
-`after_quote`), with the symbol's state looked up once per topic instead of once per
-message and no event object built. Same functions, same order, same results as the
-general path (a test replays both ways and compares); a payload the lane does not
-accept goes down the general path, which counts the reject.
+One path: every WebSocket frame goes through `Parser.parse_frame` (typed decoding, the
+same function the live feed calls), the market's handler for the event, and the trader.
+A version-1 recording's messages, already maps, go through `Parser.parse_ws` instead and
+then the same handlers.
 
 Processing time is measured per message and per stage with the injected `perf`
 counter (`tradebot.clock.perf_ns` by default); the parse and state stages are sampled
-on every 16th message, which takes the general path so that the two stages can be
-timed apart; the decision stages are timed whenever they run. Timing never influences
-a decision and is not part of the digest.
+on every 16th message (the sample only adds clock reads, never another code path); the
+decision stages are timed whenever they run. Timing never influences a decision and is
+not part of the digest.
 """
 
 from __future__ import annotations
@@ -31,23 +27,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from decimal import Context, getcontext, setcontext
-from functools import partial, wraps
+from functools import wraps
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from tradebot.clock import perf_ns
 from tradebot.config import Config
 from tradebot.execution.paper import NEVER
 from tradebot.journal import MONEY_CONTEXT, Journal
-from tradebot.kucoin.events import ContractsActive, Level2Change, Ticker
-from tradebot.kucoin.protocol import (
-    FIELD_ERRORS,
-    Parser,
-    decode_frame,
-    level2_fields,
-    ticker_v2_fields,
-)
+from tradebot.kucoin.events import ContractsActive
+from tradebot.kucoin.protocol import Parser
 from tradebot.latency import LatencyHistogram
-from tradebot.market.state import Market, SymbolState
+from tradebot.market.state import Market
 from tradebot.trader import Trader
 
 __all__ = ["MAX_CATCHUP_TICKS", "Engine"]
@@ -59,11 +49,6 @@ DEFAULT_TICK_MS = 1_000
 _STAGE_SAMPLE_MASK = 15
 # Past this many due ticks at once, the clock jumped: run only the last one.
 MAX_CATCHUP_TICKS = 3_600
-# Topics given a lane at most (500 contracts x 2 lane channels is 1,000).
-_MAX_LANES = 20_000
-
-# A lane: (message, recv_ns) -> True when it handled the message, False to fall back.
-_Lane = Callable[[dict[str, Any], int], bool]
 
 
 class _Arrivals(Protocol):
@@ -117,10 +102,8 @@ class Engine:
         perf: Callable[[], int] = perf_ns,
         tick_ms: int = DEFAULT_TICK_MS,
         trading: bool = True,
-        lanes: bool = True,
     ) -> None:
-        """`trading=False` runs the market core only; `lanes=False` sends every message
-        down the general path (the lanes' reference, for tests and measurements)."""
+        """`trading=False` runs the market core only (decode, parse, books, state)."""
         self._money_context = MONEY_CONTEXT.copy()  # see `_in_money_context`
         self.config = config or Config()
         self.journal = journal or Journal()
@@ -144,131 +127,44 @@ class Engine:
         # Whose `next_arrival_ns` says when an order reaches the exchange next.
         self._arrivals: _Arrivals = self.trader.broker if self.trader is not None else _NoArrivals()
         self._parse_ws = self.parser.parse_ws
-        self._apply = self.market.apply
+        self._parse_frame = self.parser.parse_frame
         self._handlers = self.market.handlers
         self._lat_parse = self.stage_latency["parse"].record
         self._lat_state = self.stage_latency["state"].record
         self._lat_message = self.latency.record
-        self._lanes: dict[str, _Lane] = {}
-        self._max_lanes = _MAX_LANES if lanes else 0
 
     # --- input ----------------------------------------------------------------------
 
     @_in_money_context
-    def on_ws(self, recv_ns: int, msg: Any, conn: int | None = None) -> None:
+    def on_ws(self, recv_ns: int, frame: Any, conn: int | None = None) -> None:
         """One WebSocket message: the frame as received (str or bytes), or, from a version-1
-        recording, the message decoded to a map; `conn` is the connection it arrived on."""
+        recording, the message decoded to a map; `conn` is the connection it arrived on
+        (None when the recording does not say).
+
+        Every message takes the same path: parse, market state, trader. Every 16th also
+        has its parse and state stages timed, which only adds clock reads."""
         if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
         if recv_ns >= self._arrivals.next_arrival_ns:
             self._fill_arrivals(recv_ns)
         self.now_ns = recv_ns
-        t0 = self.perf()
-        self.ws_messages += 1
-        if type(msg) is not dict:
-            msg = decode_frame(msg)
-        if not self.ws_messages & _STAGE_SAMPLE_MASK:
-            self._on_ws_timed(recv_ns, msg, t0)
-            return
-        if type(msg) is dict:
-            lane = self._lanes.get(msg.get("topic"))  # type: ignore[arg-type]
-            if lane is not None and lane(msg, recv_ns):
-                self._lat_message(self.perf() - t0)
-                return
-        event = self._parse_ws(msg)
-        if event is not None:
-            kind = type(event)
-            handler = self._handlers.get(kind)
-            if handler is not None:
-                st = handler(event, recv_ns)
-                if st is not None:
-                    if self.trader is not None:
-                        self.trader.on_event(event, st, recv_ns)
-                    if kind is Level2Change or kind is Ticker:
-                        self._open_lane(msg, st)
-        self._lat_message(self.perf() - t0)
-
-    def _open_lane(self, msg: dict[str, Any], st: SymbolState) -> None:
-        """Give `msg`'s topic a lane if it is a level-2 or tickerV2 topic of `st`'s symbol."""
-        topic = msg["topic"]
-        route = self.parser.route_of(topic)
-        if (
-            route is None
-            or route[2] != st.symbol
-            or topic in self._lanes
-            or len(self._lanes) >= self._max_lanes
-        ):
-            return
-        if route[0] == "level2":
-            self._lanes[topic] = self._level2_lane(route, st)
-        elif route[0] == "tickerV2":
-            self._lanes[topic] = self._ticker_lane(route, st)
-
-    def _level2_lane(self, route: list[Any], st: SymbolState) -> _Lane:
-        """The fused path of one level-2 topic (see the module docstring)."""
-        apply_level2 = self.market.apply_level2
-        trader = self.trader
-        after = None
-        if trader is not None:
-            after = partial(trader.after_level2, st, trader.desk(st.symbol))
-
-        def lane(msg: dict[str, Any], now_ns: int) -> bool:
-            if msg.get("type", "message") != "message":
-                return False
-            try:
-                sequence, side, price, size, _ = level2_fields(msg["data"])
-            except FIELD_ERRORS:
-                return False  # the general path counts it by reason
-            route[3] += 1
-            apply_level2(st, sequence, side, price, size, now_ns)
-            if after is not None:
-                after(sequence, now_ns)
-            return True
-
-        return lane
-
-    def _ticker_lane(self, route: list[Any], st: SymbolState) -> _Lane:
-        """The fused path of one tickerV2 topic (see the module docstring)."""
-        apply_quote = self.market.apply_quote
-        symbol = st.symbol
-        trader = self.trader
-        after = None
-        if trader is not None:
-            after = partial(trader.after_quote, st, trader.desk(symbol))
-
-        def lane(msg: dict[str, Any], now_ns: int) -> bool:
-            if msg.get("type", "message") != "message":
-                return False
-            try:
-                name, _, bid, bid_size, ask, ask_size, _ = ticker_v2_fields(msg["data"])
-            except FIELD_ERRORS:
-                return False  # the general path counts it by reason
-            if name is not None and name != symbol:
-                return False  # about another symbol than the topic's: the general path
-            route[3] += 1
-            apply_quote(st, bid, bid_size, ask, ask_size, now_ns)
-            if after is not None:
-                after(now_ns)
-            return True
-
-        return lane
-
-    def _on_ws_timed(self, recv_ns: int, msg: Any, t0: int) -> None:
-        """`on_ws` with the parse and state stages timed too (every 16th message)."""
         perf = self.perf
-        event = self._parse_ws(msg)
-        t1 = perf()
-        self._lat_parse(t1 - t0)
-        if event is None:
-            self._lat_message(t1 - t0)
-            return
-        st = self._apply(event, recv_ns)
-        t2 = perf()
-        self._lat_state(t2 - t1)
-        if st is not None and self.trader is not None:
-            self.trader.on_event(event, st, recv_ns)
-            t2 = perf()
-        self._lat_message(t2 - t0)
+        t0 = perf()
+        self.ws_messages += 1
+        sampled = not self.ws_messages & _STAGE_SAMPLE_MASK
+        event = self._parse_ws(frame) if type(frame) is dict else self._parse_frame(frame)
+        if sampled:
+            t1 = perf()
+            self._lat_parse(t1 - t0)
+        if event is not None:
+            handler = self._handlers.get(type(event))
+            if handler is not None:
+                st = handler(event, recv_ns, conn)
+                if sampled:
+                    self._lat_state(perf() - t1)
+                if st is not None and self.trader is not None:
+                    self.trader.on_event(event, st, recv_ns)
+        self._lat_message(perf() - t0)
 
     @_in_money_context
     def on_rest(self, recv_ns: int, answer: dict[str, Any]) -> None:
@@ -281,7 +177,7 @@ class Engine:
         t0 = self.perf()
         event = self.parser.parse_rest(answer)
         if event is not None:
-            st = self._apply(event, recv_ns)
+            st = self.market.apply(event, recv_ns)
             if self.trader is not None:
                 if st is not None:
                     self.trader.on_event(event, st, recv_ns)

@@ -127,10 +127,9 @@ class Trader:
         kind = type(event)
         if kind is Level2Change:
             desk = self.desks.get(st.symbol) or self.desk(st.symbol)
-            desk.tracker.on_sequence(now_ns, event.sequence)
-            if st.quote_ns != now_ns:  # buffered, stale or lost: the quote did not change
-                return
-        elif kind is Ticker or kind is BookSnapshot or kind is BookDepth:
+            self.after_level2(st, desk, event.sequence, now_ns)
+            return
+        if kind is Ticker or kind is BookSnapshot or kind is BookDepth:
             desk = self.desks.get(st.symbol) or self.desk(st.symbol)
         elif kind is Trade:
             self._on_trade(event, st, self.desks.get(st.symbol) or self.desk(st.symbol), now_ns)

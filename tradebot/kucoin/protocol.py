@@ -25,8 +25,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
-
 from tradebot.kucoin import topics as t
 from tradebot.kucoin.events import (
     Ack,
@@ -49,6 +47,15 @@ from tradebot.kucoin.events import (
     Welcome,
     WsError,
 )
+from tradebot.kucoin.wire import (
+    DECODE_ERRORS,
+    UNSET,
+    WsData,
+    WsFrame,
+    decode_json,
+    decode_snapshot_body,
+    decode_ws,
+)
 
 __all__ = [
     "FIELD_ERRORS",
@@ -58,8 +65,6 @@ __all__ = [
     "build_subscribe",
     "build_unsubscribe",
     "decode_frame",
-    "level2_fields",
-    "ticker_v2_fields",
     "to_ns",
     "topics_of",
 ]
@@ -100,16 +105,26 @@ def _flag(value: Any) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+#: The first receive or exchange time in ns the core cannot hold (a signed 64-bit integer,
+#: as SQLite and every clock here store it): about the year 2262.
+NS_LIMIT = 1 << 63
+
+
 def to_ns(value: Any) -> int:
-    """An epoch timestamp in s, ms, us or ns (decided by magnitude) as integer ns."""
+    """An epoch timestamp in s, ms, us or ns (decided by magnitude) as integer ns; a time
+    that is negative or past `NS_LIMIT` in ns is a bad value (ValueError)."""
     v = _int(value)
     if v >= 100_000_000_000_000_000:  # 1e17: ns
-        return v
-    if v >= 100_000_000_000_000:  # 1e14: us
-        return v * 1_000
-    if v >= 100_000_000_000:  # 1e11: ms
-        return v * 1_000_000
-    return v * 1_000_000_000
+        ns = v
+    elif v >= 100_000_000_000_000:  # 1e14: us
+        ns = v * 1_000
+    elif v >= 100_000_000_000:  # 1e11: ms
+        ns = v * 1_000_000
+    else:
+        ns = v * 1_000_000_000
+    if not 0 <= ns < NS_LIMIT:
+        raise ValueError(f"timestamp {value!r} out of range")
+    return ns
 
 
 def _price(value: Any) -> float:
@@ -142,52 +157,101 @@ def _side(value: Any) -> Side:
 
 
 def decode_frame(frame: Any) -> Any:
-    """A frame as received (str or bytes) decoded from JSON; a frame that is not JSON comes
-    back as a str, which `Parser.parse_ws` counts as `ws_not_json`. Anything else is
-    returned as it is (`parse_ws` counts what is not a map)."""
+    """A frame as received (str or bytes) decoded from JSON into plain values; a frame that
+    is not JSON comes back as a str, which `Parser.parse_ws` counts as `ws_not_json`.
+    Anything else is returned as it is (`parse_ws` counts what is not a map)."""
     if type(frame) is not str and type(frame) is not bytes:
         return frame
     try:
-        return orjson.loads(frame)
-    except orjson.JSONDecodeError:
+        return decode_json(frame)
+    except DECODE_ERRORS:
         return frame if type(frame) is str else ""
 
 
 # --- WebSocket readers: (symbol from the topic, subject, data) -> event ------------------
+#
+# Each channel has two readers that build the same event: `_typed_*` reads a `WsData`
+# (the hot path, see `tradebot.kucoin.wire`) and `_read_*` reads the data as a map (a
+# version-1 recording, and any frame the typed decode refused). A typed reader raises on
+# anything unusual (a field UNSET reads as a bad value) and the parser then runs the map
+# reader, which decides and counts the reason. tests/test_wire.py pins the pairs together.
 
 
-def ticker_v2_fields(d: dict[str, Any]) -> tuple[Any, int, float, float, float, float, int]:
-    """A tickerV2 `data` as (symbol or None, sequence, bid, bid size, ask, ask size, ts ns).
-
-    Raises KeyError for a missing field and one of `FIELD_ERRORS` for a bad value. The
-    symbol is the data's own (None when absent: the topic's applies). Shared by the
-    tickerV2 reader and the engine's fast lane, so both accept exactly the same payloads.
-    """
-    # Second busiest reader: helpers inlined. Sum of (x - x) is 0.0 only when all are finite.
-    bid_raw = d["bestBidPrice"]
-    ask_raw = d["bestAskPrice"]
-    bid_size_raw = d["bestBidSize"]
-    ask_size_raw = d["bestAskSize"]
-    if bool in (type(bid_raw), type(ask_raw), type(bid_size_raw), type(ask_size_raw)):
-        raise ValueError("bool is not a number")
-    bid = float(bid_raw)
-    ask = float(ask_raw)
-    bid_size = float(bid_size_raw)
-    ask_size = float(ask_size_raw)
-    if (bid - bid) + (ask - ask) + (bid_size - bid_size) + (ask_size - ask_size) != 0.0:
+def _change(text: str) -> tuple[Side, float, float]:
+    """A level-2 `change` ("price,side,size") as (side, price, size)."""
+    price_text, side_text, size_text = text.split(",")
+    price = float(price_text)
+    size = float(size_text)
+    if price - price != 0.0 or size - size != 0.0:  # x - x is 0.0 only for finite x
         raise ValueError("not finite")
-    sequence = d["sequence"]
+    side = _SIDES.get(side_text)
+    if side is None:
+        raise ValueError(f"unknown side {side_text!r}")
+    return side, price, size
+
+
+def _ms_to_ns(ts: Any) -> int:
+    """A level-2 timestamp (ms, the documented unit, or any unit `to_ns` knows) in ns."""
+    if type(ts) is int and 100_000_000_000 <= ts < 9_223_372_036_854:
+        return ts * 1_000_000
+    return to_ns(ts)
+
+
+def _read_level2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
+    side, price, size = _change(d["change"])
+    return Level2Change(symbol, _int(d["sequence"]), side, price, size, _ms_to_ns(d["timestamp"]))
+
+
+def _typed_level2(symbol: str, subject: Any, d: WsData) -> Event:
+    side, price, size = _change(d.change)  # type: ignore[arg-type]
+    sequence = d.sequence
     if type(sequence) is not int:
-        sequence = _int(sequence)
-    name = d.get("symbol") or None  # empty or falsy: the topic's symbol applies
-    if name is not None and type(name) is not str:
+        raise TypeError("no sequence")
+    return Level2Change(symbol, sequence, side, price, size, _ms_to_ns(d.timestamp))
+
+
+def _quote(bid: Any, bid_size: Any, ask: Any, ask_size: Any) -> tuple[float, float, float, float]:
+    """Best bid, bid size, best ask, ask size as finite floats (from text or numbers)."""
+    if bool in (type(bid), type(ask), type(bid_size), type(ask_size)):
+        raise ValueError("bool is not a number")
+    b = float(bid)
+    a = float(ask)
+    bs = float(bid_size)
+    az = float(ask_size)
+    if (b - b) + (a - a) + (bs - bs) + (az - az) != 0.0:  # 0.0 only when all are finite
+        raise ValueError("not finite")
+    return b, bs, a, az
+
+
+def _data_symbol(name: Any, from_topic: str) -> str:
+    """The data's own symbol when it names one (not empty), else the topic's."""
+    if not name:
+        return from_topic
+    if type(name) is not str:
         raise ValueError("symbol is not text")
-    return name, sequence, bid, bid_size, ask, ask_size, to_ns(d["ts"])
+    return name
 
 
 def _read_ticker_v2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
-    name, sequence, bid, bid_size, ask, ask_size, ts = ticker_v2_fields(d)
-    return Ticker(name or symbol, sequence, bid, bid_size, ask, ask_size, 0.0, 0.0, ts)
+    bid, bid_size, ask, ask_size = _quote(
+        d["bestBidPrice"], d["bestBidSize"], d["bestAskPrice"], d["bestAskSize"]
+    )
+    sequence = _int(d["sequence"])
+    name = _data_symbol(d.get("symbol"), symbol)
+    return Ticker(name, sequence, bid, bid_size, ask, ask_size, 0.0, 0.0, to_ns(d["ts"]))
+
+
+def _typed_ticker_v2(symbol: str, subject: Any, d: WsData) -> Event:
+    bid, bid_size, ask, ask_size = _quote(
+        d.bestBidPrice, d.bestBidSize, d.bestAskPrice, d.bestAskSize
+    )
+    sequence = d.sequence
+    if type(sequence) is not int:
+        raise TypeError("no sequence")
+    name = d.symbol
+    return Ticker(
+        name if name else symbol, sequence, bid, bid_size, ask, ask_size, 0.0, 0.0, to_ns(d.ts)
+    )
 
 
 def _read_ticker(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
@@ -204,38 +268,21 @@ def _read_ticker(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     )
 
 
-def level2_fields(d: dict[str, Any]) -> tuple[int, Side, float, float, int]:
-    """A level-2 change's `data` as (sequence, side, price, size, ts ns).
-
-    Raises KeyError for a missing field and one of `FIELD_ERRORS` for a bad value. Shared
-    by the level-2 reader and the engine's fast lane, so both accept exactly the same
-    payloads.
-    """
-    # The busiest reader (most messages are level-2 changes), so the helpers are inlined:
-    # `change` is always text, so its numbers cannot be bools; `x - x` is 0.0 only for
-    # finite x.
-    price_text, side_text, size_text = d["change"].split(",")
-    price = float(price_text)
-    size = float(size_text)
-    if price - price != 0.0 or size - size != 0.0:
-        raise ValueError("not finite")
-    side = _SIDES.get(side_text)
-    if side is None:
-        raise ValueError(f"unknown side {side_text!r}")
-    sequence = d["sequence"]
+def _typed_ticker(symbol: str, subject: Any, d: WsData) -> Event:
+    sequence = d.sequence
     if type(sequence) is not int:
-        sequence = _int(sequence)
-    ts = d["timestamp"]
-    if type(ts) is int and 100_000_000_000 <= ts < 100_000_000_000_000:
-        ts *= 1_000_000  # ms, the documented unit
-    else:
-        ts = to_ns(ts)
-    return sequence, side, price, size, ts
-
-
-def _read_level2(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
-    sequence, side, price, size, ts = level2_fields(d)
-    return Level2Change(symbol, sequence, side, price, size, ts)
+        raise TypeError("no sequence")
+    return Ticker(
+        d.symbol or symbol,
+        sequence,
+        _price(d.bestBidPrice),
+        _price(d.bestBidSize),
+        _price(d.bestAskPrice),
+        _price(d.bestAskSize),
+        _price(d.price),
+        _price(d.size),
+        to_ns(d.ts),
+    )
 
 
 def _depth_reader(depth: int) -> Callable[[str, Any, dict[str, Any]], Event]:
@@ -248,6 +295,24 @@ def _depth_reader(depth: int) -> Callable[[str, Any, dict[str, Any]], Event]:
             _levels(d["bids"]),
             _levels(d["asks"]),
             to_ns(ts if ts is not None else d["timestamp"]),
+        )
+
+    return read
+
+
+def _typed_depth_reader(depth: int) -> Callable[[str, Any, WsData], Event]:
+    def read(symbol: str, subject: Any, d: WsData) -> Event:
+        sequence = d.sequence
+        if type(sequence) is not int:
+            raise TypeError("no sequence")
+        ts = d.ts
+        return BookDepth(
+            symbol,
+            depth,
+            sequence,
+            _levels(d.bids),
+            _levels(d.asks),
+            to_ns(ts if ts is not UNSET else d.timestamp),
         )
 
     return read
@@ -266,6 +331,24 @@ def _read_execution(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     )
 
 
+def _typed_execution(symbol: str, subject: Any, d: WsData) -> Event:
+    sequence = d.sequence
+    if type(sequence) is not int:
+        raise TypeError("no sequence")
+    size = d.size
+    trade_id = d.tradeId
+    ts = d.ts
+    return Trade(
+        d.symbol or symbol,
+        sequence,
+        _side(d.side),
+        _price(d.price),
+        _price(size if size is not UNSET else d.matchSize),
+        "" if trade_id is UNSET else str(trade_id),
+        to_ns(ts if ts is not UNSET else d.time),
+    )
+
+
 def _read_instrument(symbol: str, subject: Any, d: dict[str, Any]) -> Event | None:
     if subject == "mark.index.price":
         return MarkIndexPrice(
@@ -273,6 +356,14 @@ def _read_instrument(symbol: str, subject: Any, d: dict[str, Any]) -> Event | No
         )
     if subject == "funding.rate":
         return FundingRate(symbol, _price(d["fundingRate"]), to_ns(d["timestamp"]))
+    raise ValueError(f"unknown instrument subject {subject!r}")
+
+
+def _typed_instrument(symbol: str, subject: Any, d: WsData) -> Event | None:
+    if subject == "mark.index.price":
+        return MarkIndexPrice(symbol, _price(d.markPrice), _price(d.indexPrice), to_ns(d.timestamp))
+    if subject == "funding.rate":
+        return FundingRate(symbol, _price(d.fundingRate), to_ns(d.timestamp))
     raise ValueError(f"unknown instrument subject {subject!r}")
 
 
@@ -289,6 +380,21 @@ def _read_announcement(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     )
 
 
+def _typed_announcement(symbol: str, subject: Any, d: WsData) -> Event:
+    if subject not in ("funding.begin", "funding.end"):
+        raise ValueError(f"unknown announcement subject {subject!r}")
+    name = d.symbol or symbol
+    if not name:
+        raise ValueError("no symbol")
+    return FundingSettlement(
+        name,
+        subject[8:],
+        to_ns(d.fundingTime),
+        _price(d.fundingRate),
+        to_ns(d.timestamp),
+    )
+
+
 def _read_snapshot(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     return Snapshot24h(
         _symbol(d, symbol),
@@ -301,18 +407,35 @@ def _read_snapshot(symbol: str, subject: Any, d: dict[str, Any]) -> Event:
     )
 
 
-_Reader = Callable[[str, Any, dict[str, Any]], Event | None]
+def _typed_snapshot(symbol: str, subject: Any, d: WsData) -> Event:
+    name = d.symbol or symbol
+    if not name:
+        raise ValueError("no symbol")
+    return Snapshot24h(
+        name,
+        _price(d.lastPrice),
+        _price(d.highPrice),
+        _price(d.lowPrice),
+        _price(d.volume),
+        _price(d.turnover),
+        to_ns(d.ts),
+    )
 
-_READERS: dict[str, tuple[str, _Reader]] = {
-    t.TICKER_V2: ("tickerV2", _read_ticker_v2),
-    t.TICKER: ("ticker", _read_ticker),
-    t.LEVEL2: ("level2", _read_level2),
-    t.LEVEL2_DEPTH5: ("level2Depth5", _depth_reader(5)),
-    t.LEVEL2_DEPTH50: ("level2Depth50", _depth_reader(50)),
-    t.EXECUTION: ("execution", _read_execution),
-    t.INSTRUMENT: ("instrument", _read_instrument),
-    t.ANNOUNCEMENT: ("announcement", _read_announcement),
-    t.SNAPSHOT: ("snapshot", _read_snapshot),
+
+_Reader = Callable[[str, Any, dict[str, Any]], Event | None]
+_TypedReader = Callable[[str, Any, WsData], Event | None]
+
+#: channel -> (name, map reader, typed reader)
+_READERS: dict[str, tuple[str, _Reader, _TypedReader]] = {
+    t.TICKER_V2: ("tickerV2", _read_ticker_v2, _typed_ticker_v2),
+    t.TICKER: ("ticker", _read_ticker, _typed_ticker),
+    t.LEVEL2: ("level2", _read_level2, _typed_level2),
+    t.LEVEL2_DEPTH5: ("level2Depth5", _depth_reader(5), _typed_depth_reader(5)),
+    t.LEVEL2_DEPTH50: ("level2Depth50", _depth_reader(50), _typed_depth_reader(50)),
+    t.EXECUTION: ("execution", _read_execution, _typed_execution),
+    t.INSTRUMENT: ("instrument", _read_instrument, _typed_instrument),
+    t.ANNOUNCEMENT: ("announcement", _read_announcement, _typed_announcement),
+    t.SNAPSHOT: ("snapshot", _read_snapshot, _typed_snapshot),
 }
 
 
@@ -441,8 +564,9 @@ class Parser:
     __slots__ = ("_routes", "control", "rejects", "rest", "rest_errors")
 
     def __init__(self) -> None:
-        # topic -> [channel name, reader, symbol, messages parsed]; one entry per topic seen,
-        # so the hot path does one dict lookup instead of splitting the topic string.
+        # topic -> [channel name, map reader, symbol, messages parsed, typed reader]; one
+        # entry per topic seen, so the hot path does one dict lookup instead of splitting
+        # the topic string.
         self._routes: dict[str, list[Any]] = {}
         self.control: Counter[str] = Counter()
         self.rejects: Counter[str] = Counter()
@@ -453,20 +577,10 @@ class Parser:
     def topics(self) -> Counter[str]:
         """Market-data messages parsed, by channel name."""
         counts: Counter[str] = Counter()
-        for name, _, _, n in self._routes.values():
+        for name, _, _, n, _ in self._routes.values():
             if n:
                 counts[name] += n
         return counts
-
-    def route_of(self, topic: str) -> list[Any] | None:
-        """The record kept for a topic seen before: [channel name, reader, topic's symbol,
-        messages parsed]; None for a topic not seen (or past the route cap).
-
-        For a fast path that parses a topic's payloads itself (the engine's lanes, with
-        `level2_fields` and `ticker_v2_fields`): it adds 1 to the count for each message it
-        parses, so `topics` counts it as `parse_ws` would.
-        """
-        return self._routes.get(topic)
 
     def _route(self, topic: str) -> list[Any] | None:
         channel, _, symbol = topic.partition(":")
@@ -474,17 +588,55 @@ class Parser:
         if entry is None:
             self.rejects["unknown_topic"] += 1
             return None
-        name, reader = entry
+        name, reader, typed = entry
         if not symbol and channel != t.ANNOUNCEMENT:
             self.rejects[name + "_no_symbol"] += 1
             return None
-        route = [name, reader, symbol, 0]
+        route = [name, reader, symbol, 0, typed]
         if len(self._routes) < _MAX_ROUTES:
             self._routes[topic] = route
         return route
 
+    def parse_frame(self, frame: str | bytes) -> Event | None:
+        """One WebSocket frame as received: the one decode path of live and replay.
+
+        The frame is decoded straight into a `WsFrame` and read by the channel's typed
+        reader. A frame the typed path does not take (not JSON, a field of another type,
+        a topic not seen before, anything a typed reader refuses) is decoded untyped and
+        goes through `parse_ws`, which parses it or counts the reason, so both paths give
+        the same result and the same counts for every frame.
+        """
+        try:
+            msg = decode_ws(frame)
+        except DECODE_ERRORS:
+            return self.parse_ws(decode_frame(frame))
+        if msg.type != "message":
+            return self._typed_control(msg, frame)
+        route = self._routes.get(msg.topic)  # type: ignore[arg-type]
+        data = msg.data
+        if route is None or type(data) is not WsData:
+            return self.parse_ws(decode_frame(frame))
+        try:
+            event: Event | None = route[4](route[2], msg.subject, data)
+        except FIELD_ERRORS:
+            return self.parse_ws(decode_frame(frame))
+        route[3] += 1
+        return event
+
+    def _typed_control(self, msg: WsFrame, frame: str | bytes) -> Event | None:
+        """A control frame that decoded typed; errors and the unusual go through `parse_ws`."""
+        kind = msg.type
+        request_id = msg.id
+        if type(request_id) is str and kind in ("welcome", "ack", "pong"):
+            self.control[kind] += 1
+            if kind == "welcome":
+                return Welcome(request_id)
+            return Ack(request_id) if kind == "ack" else Pong(request_id)
+        return self.parse_ws(decode_frame(frame))
+
     def parse_ws(self, msg: Any) -> Event | None:
-        """One WebSocket message (decoded JSON, or the text of a frame that was not JSON)."""
+        """One WebSocket message decoded to plain values (a map, from a version-1 recording
+        or `parse_frame`'s fallback), or the text of a frame that was not JSON."""
         if type(msg) is not dict:
             self.rejects["ws_not_json" if isinstance(msg, str) else "ws_not_object"] += 1
             return None
@@ -538,6 +690,28 @@ class Parser:
         self.control[kind] += 1
         return event
 
+    def _typed_snapshot(self, answer: dict[str, Any], body: str | bytes) -> Event | None:
+        """A level-2 snapshot body decoded typed, or None to take the untyped path."""
+        try:
+            decoded = decode_snapshot_body(body)
+        except DECODE_ERRORS:
+            return None
+        d = decoded.data
+        if decoded.code != REST_OK or d is UNSET:
+            return None
+        params = answer.get("params")
+        symbol = d.symbol or (params.get("symbol") if isinstance(params, dict) else None)
+        sequence = d.sequence
+        if not isinstance(symbol, str) or not symbol or type(sequence) is not int:
+            return None
+        try:
+            bids = _levels(d.bids)
+            asks = _levels(d.asks)
+            ts = 0 if d.ts is None or d.ts is UNSET else to_ns(d.ts)
+        except FIELD_ERRORS:
+            return None
+        return BookSnapshot(symbol, sequence, bids, asks, ts)
+
     def parse_rest(self, answer: dict[str, Any]) -> Event | None:
         """One recorded REST answer: `{"path", "params", "status", "body"}`."""
         if type(answer) is not dict:
@@ -552,9 +726,13 @@ class Parser:
         status = answer.get("status")
         body = answer.get("body")
         if type(body) is str or type(body) is bytes:  # format v2 and live: the body as received
-            try:
-                body = orjson.loads(body)
-            except orjson.JSONDecodeError:
+            if reader is _read_snapshot_rest and status == 200:
+                event = self._typed_snapshot(answer, body)
+                if event is not None:
+                    self.rest[name] += 1
+                    return event
+            body = decode_frame(body)
+            if type(body) is not dict:
                 body = None  # not JSON: an error answer (below), like any body without a code
         code = body.get("code") if isinstance(body, dict) else None
         if status != 200 or code != REST_OK:

@@ -47,6 +47,7 @@ class SymbolState:
         "bid",
         "bid_size",
         "book",
+        "book_conn",
         "funding_ns",
         "funding_rate",
         "index_price",
@@ -58,6 +59,7 @@ class SymbolState:
         "mark_ns",
         "mark_price",
         "next_funding_ns",
+        "quote_conn",
         "quote_ns",
         "stale",
         "stats_ns",
@@ -75,6 +77,10 @@ class SymbolState:
         self.ask = 0.0
         self.ask_size = 0.0
         self.quote_ns = 0
+        # The WebSocket connections the book's changes and the quotes last came on (None:
+        # unknown, as in a version-1 recording); see `Market.connection_lost`.
+        self.book_conn: int | None = None
+        self.quote_conn: int | None = None
         # When the book last lost sync (a gap, a disconnect): the top-of-book fields are
         # not a price to fill at until a quote newer than this (`quote_ns`) arrives.
         self.lost_ns = 0
@@ -123,7 +129,8 @@ class Market:
         self.listings: list[str] = []
         self.delistings: list[str] = []
         self.stale_periods = 0
-        self.handlers: dict[type, Callable[[Any, int], SymbolState | None]] = {
+        # event type -> handler(event, receive time, connection or None) -> the state touched
+        self.handlers: dict[type, Callable[[Any, int, int | None], SymbolState | None]] = {
             Level2Change: self._on_level2,
             Ticker: self._on_ticker,
             Trade: self._on_trade,
@@ -136,12 +143,15 @@ class Market:
             ContractsActive: self._on_contracts,
         }
 
-    def apply(self, event: object, now_ns: int) -> SymbolState | None:
-        """Fold one event in; return the symbol state it touched (None for other events)."""
+    def apply(self, event: object, now_ns: int, conn: int | None = None) -> SymbolState | None:
+        """Fold one event in; return the symbol state it touched (None for other events).
+
+        `conn` is the WebSocket connection the event arrived on (None: REST, or a
+        version-1 recording, which does not say)."""
         handler = self.handlers.get(type(event))
         if handler is None:
             return None
-        return handler(event, now_ns)
+        return handler(event, now_ns, conn)
 
     def state(self, symbol: str) -> SymbolState:
         st = self.symbols.get(symbol)
@@ -152,7 +162,8 @@ class Market:
     # --- quotes and books ---------------------------------------------------------------
 
     def _quoted(self, st: SymbolState, now_ns: int) -> None:
-        """Stamp a quote update; notice a stale period that ended (slow path only then)."""
+        """Stamp a quote update; notice a stale period that ended (slow path only then).
+        The one place a quote's freshness is stamped."""
         prev = st.quote_ns
         if st.stale or (now_ns - prev > self.stale_after_ns and prev):
             self._freshened(st, prev, now_ns)
@@ -168,38 +179,29 @@ class Market:
             self.journal.record(now_ns, "stale", st.symbol, since_ns=prev)
             self.journal.record(now_ns, "fresh", st.symbol)
 
-    def _on_level2(self, ev: Level2Change, now_ns: int) -> SymbolState:
+    def _on_level2(self, ev: Level2Change, now_ns: int, conn: int | None = None) -> SymbolState:
+        """Apply one level-2 change to the symbol's book; follow the top of book when it
+        moved. `st.quote_ns == now_ns` afterwards iff the change was applied."""
         st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
-        self.apply_level2(st, ev.sequence, ev.side, ev.price, ev.size, now_ns)
-        return st
-
-    def apply_level2(
-        self, st: SymbolState, sequence: int, side: Side, price: float, size: float, now_ns: int
-    ) -> None:
-        """Apply one level-2 change to `st`'s book; follow the top of book when it moved.
-
-        The event-free form of applying a `Level2Change` (the engine's level-2 lane calls
-        it with the parsed fields). `st.quote_ns == now_ns` afterwards iff it was applied.
-        """
+        st.book_conn = conn
         book = st.book
-        code = book.apply_change(sequence, side, price, size)
+        price = ev.price
+        code = book.apply_change(ev.sequence, ev.side, price, ev.size)
         if code == APPLIED:
-            if side is Side.BUY:
+            if ev.side is Side.BUY:
                 if price >= st.bid:
                     top = book.best_bid()
                     st.bid, st.bid_size = top if top is not None else (0.0, 0.0)
             elif price <= st.ask or st.ask == 0.0:
                 top = book.best_ask()
                 st.ask, st.ask_size = top if top is not None else (0.0, 0.0)
-            prev = st.quote_ns
-            if st.stale or (now_ns - prev > self.stale_after_ns and prev):
-                self._freshened(st, prev, now_ns)
-            st.quote_ns = now_ns
+            self._quoted(st, now_ns)
         elif code != STALE and code != BUFFERED:
             st.lost_ns = now_ns
-            self.journal.record(now_ns, "book_lost", st.symbol, seq=sequence, why=code)
+            self.journal.record(now_ns, "book_lost", st.symbol, seq=ev.sequence, why=code)
+        return st
 
-    def _on_snapshot(self, ev: BookSnapshot, now_ns: int) -> SymbolState:
+    def _on_snapshot(self, ev: BookSnapshot, now_ns: int, conn: int | None = None) -> SymbolState:
         st = self.state(ev.symbol)
         resyncs = st.book.resyncs
         if st.book.apply_snapshot(ev.sequence, ev.bids, ev.asks):
@@ -211,43 +213,30 @@ class Market:
                 self.journal.record(now_ns, "book_resync", ev.symbol, seq=st.book.sequence)
         return st
 
-    def _on_ticker(self, ev: Ticker, now_ns: int) -> SymbolState:
+    def _on_ticker(self, ev: Ticker, now_ns: int, conn: int | None = None) -> SymbolState:
         st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
-        self.apply_quote(st, ev.bid, ev.bid_size, ev.ask, ev.ask_size, now_ns)
+        st.quote_conn = conn
+        st.bid = ev.bid
+        st.bid_size = ev.bid_size
+        st.ask = ev.ask
+        st.ask_size = ev.ask_size
+        self._quoted(st, now_ns)
         if ev.last_price > 0.0:
             st.last_price = ev.last_price
             st.last_size = ev.last_size
             st.trade_ns = now_ns
         return st
 
-    def apply_quote(
-        self,
-        st: SymbolState,
-        bid: float,
-        bid_size: float,
-        ask: float,
-        ask_size: float,
-        now_ns: int,
-    ) -> None:
-        """Set `st`'s top of book from a ticker (the event-free form, for the ticker lane)."""
-        st.bid = bid
-        st.bid_size = bid_size
-        st.ask = ask
-        st.ask_size = ask_size
-        prev = st.quote_ns
-        if st.stale or (now_ns - prev > self.stale_after_ns and prev):
-            self._freshened(st, prev, now_ns)
-        st.quote_ns = now_ns
-
-    def _on_depth(self, ev: BookDepth, now_ns: int) -> SymbolState:
+    def _on_depth(self, ev: BookDepth, now_ns: int, conn: int | None = None) -> SymbolState:
         st = self.state(ev.symbol)
         if ev.bids and ev.asks:
+            st.quote_conn = conn
             st.bid, st.bid_size = ev.bids[0]
             st.ask, st.ask_size = ev.asks[0]
             self._quoted(st, now_ns)
         return st
 
-    def _on_trade(self, ev: Trade, now_ns: int) -> SymbolState:
+    def _on_trade(self, ev: Trade, now_ns: int, conn: int | None = None) -> SymbolState:
         st = self.symbols.get(ev.symbol) or self.state(ev.symbol)
         st.last_price = ev.price
         st.last_size = ev.size
@@ -257,20 +246,24 @@ class Market:
 
     # --- reference prices, funding, stats -------------------------------------------------
 
-    def _on_mark(self, ev: MarkIndexPrice, now_ns: int) -> SymbolState:
+    def _on_mark(self, ev: MarkIndexPrice, now_ns: int, conn: int | None = None) -> SymbolState:
         st = self.state(ev.symbol)
         st.mark_price = ev.mark_price
         st.index_price = ev.index_price
         st.mark_ns = now_ns
         return st
 
-    def _on_funding_rate(self, ev: FundingRate, now_ns: int) -> SymbolState:
+    def _on_funding_rate(
+        self, ev: FundingRate, now_ns: int, conn: int | None = None
+    ) -> SymbolState:
         st = self.state(ev.symbol)
         st.funding_rate = ev.funding_rate
         st.funding_ns = now_ns
         return st
 
-    def _on_funding_settlement(self, ev: FundingSettlement, now_ns: int) -> SymbolState:
+    def _on_funding_settlement(
+        self, ev: FundingSettlement, now_ns: int, conn: int | None = None
+    ) -> SymbolState:
         st = self.state(ev.symbol)
         st.funding_rate = ev.funding_rate
         st.funding_ns = now_ns
@@ -278,7 +271,7 @@ class Market:
             st.last_funding_ns = now_ns  # the run's clock, not the exchange's fundingTime
         return st
 
-    def _on_stats(self, ev: Snapshot24h, now_ns: int) -> SymbolState:
+    def _on_stats(self, ev: Snapshot24h, now_ns: int, conn: int | None = None) -> SymbolState:
         st = self.state(ev.symbol)
         st.volume_24h = ev.volume_24h
         st.turnover_24h = ev.turnover_24h
@@ -287,7 +280,7 @@ class Market:
             st.last_price = ev.last_price
         return st
 
-    def _on_contracts(self, ev: ContractsActive, now_ns: int) -> None:
+    def _on_contracts(self, ev: ContractsActive, now_ns: int, conn: int | None = None) -> None:
         listed, delisted = self.contracts.update(ev.contracts, now_ns, ev.unparsed)
         for contract in ev.contracts:
             st = self.symbols.get(contract.symbol)
@@ -313,17 +306,24 @@ class Market:
     # --- connection lifecycle and freshness -------------------------------------------------
 
     def connection_lost(self, now_ns: int, conn: int, reason: str) -> None:
-        """A market-data connection closed: every book is untrustworthy until resynced.
+        """A market-data connection closed: what arrived on it is untrustworthy until
+        resynced (the live feed fetches snapshots after reconnecting; replay applies the
+        ones it recorded).
 
-        The recording does not say which symbols a connection carried, so all books are
-        invalidated; the live feed fetches snapshots after reconnecting, and replay applies
-        the ones it recorded.
+        A book whose level-2 changes came on `conn` is invalidated, and a symbol whose book
+        or quotes came on it loses its top of book as a fill price (`lost_ns`). Data whose
+        connection is unknown (None: a version-1 recording, or nothing received yet) is
+        treated as having come on every connection.
         """
         self.journal.record(now_ns, "disconnect", "", conn=conn, reason=reason)
         for st in self.symbols.values():
-            st.lost_ns = now_ns
-            if st.book.in_sync:
-                st.book.invalidate()
+            book_conn = st.book_conn
+            if book_conn is None or book_conn == conn:
+                st.lost_ns = now_ns
+                if st.book.in_sync:
+                    st.book.invalidate()
+            elif st.quote_conn is None or st.quote_conn == conn:
+                st.lost_ns = now_ns
 
     def scan_stale(self, now_ns: int) -> None:
         """Mark symbols whose quotes are older than the freshness limit; count each period."""
