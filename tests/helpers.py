@@ -248,7 +248,10 @@ class Scenario:
         *,
         trading: bool = True,
         tick_ms: int = 1_000,
+        frames: bool = True,
     ) -> None:
+        self.frames = frames
+        self.ws_conn: int | None = 1 if frames else None
         self.entries: list[JournalEntry] = []
         self.journal = Journal(sink=self.entries.append)
         self.config = load_config(overrides=list(overrides))
@@ -265,8 +268,14 @@ class Scenario:
         for check in self.checks:
             check(self)
 
-    def ws(self, t_ms: float, msg: Any) -> None:
-        self.engine.on_ws(ns(t_ms), msg)
+    def ws(self, t_ms: float, msg: Any, conn: int | None = None) -> None:
+        """A WebSocket message on connection `conn` (default: 1; none with `frames=False`).
+
+        Sent as the text frame live and format v2 carry (a str or bytes `msg` as it is),
+        or with `frames=False` as the decoded map, as a version-1 recording holds it."""
+        if self.frames and not isinstance(msg, str | bytes):
+            msg = json.dumps(msg)
+        self.engine.on_ws(ns(t_ms), msg, conn if conn is not None else self.ws_conn)
         self._after()
 
     def rest(self, t_ms: float, answer: Any) -> None:

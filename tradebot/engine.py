@@ -152,6 +152,8 @@ class Engine:
         t0 = perf()
         self.ws_messages += 1
         sampled = not self.ws_messages & _STAGE_SAMPLE_MASK
+        if conn is None:
+            self.market.connections_known = False
         event = self._parse_ws(frame) if type(frame) is dict else self._parse_frame(frame)
         if sampled:
             t1 = perf()

@@ -78,7 +78,7 @@ class SymbolState:
         self.ask_size = 0.0
         self.quote_ns = 0
         # The WebSocket connections the book's changes and the quotes last came on (None:
-        # unknown, as in a version-1 recording); see `Market.connection_lost`.
+        # none, or not known); see `Market.connection_lost`.
         self.book_conn: int | None = None
         self.quote_conn: int | None = None
         # When the book last lost sync (a gap, a disconnect): the top-of-book fields are
@@ -129,6 +129,8 @@ class Market:
         self.listings: list[str] = []
         self.delistings: list[str] = []
         self.stale_periods = 0
+        # False once a WebSocket message arrived without its connection (format v1).
+        self.connections_known = True
         # event type -> handler(event, receive time, connection or None) -> the state touched
         self.handlers: dict[type, Callable[[Any, int, int | None], SymbolState | None]] = {
             Level2Change: self._on_level2,
@@ -310,19 +312,21 @@ class Market:
         resynced (the live feed fetches snapshots after reconnecting; replay applies the
         ones it recorded).
 
-        A book whose level-2 changes came on `conn` is invalidated, and a symbol whose book
-        or quotes came on it loses its top of book as a fill price (`lost_ns`). Data whose
-        connection is unknown (None: a version-1 recording, or nothing received yet) is
-        treated as having come on every connection.
+        A book whose level-2 changes came on `conn` is invalidated, and so is a book that
+        has had no change yet (its changes may have been due on `conn`); a symbol whose
+        book or quotes came on it loses its top of book as a fill price (`lost_ns`). When
+        the feed does not say which connection a message came on (`connections_known` is
+        False: a version-1 recording), every book and every symbol is affected.
         """
         self.journal.record(now_ns, "disconnect", "", conn=conn, reason=reason)
+        known = self.connections_known
         for st in self.symbols.values():
             book_conn = st.book_conn
-            if book_conn is None or book_conn == conn:
+            if not known or book_conn is None or book_conn == conn:
                 st.lost_ns = now_ns
                 if st.book.in_sync:
                     st.book.invalidate()
-            elif st.quote_conn is None or st.quote_conn == conn:
+            elif st.quote_conn == conn:
                 st.lost_ns = now_ns
 
     def scan_stale(self, now_ns: int) -> None:
