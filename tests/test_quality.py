@@ -331,16 +331,23 @@ def test_rings_match_a_naive_recount(
             st.integers(0, 10**9),  # micro-USDT, or sequence step
         ),
         max_size=40,
-    )
+    ),
+    st.one_of(st.just(0.0), st.floats(), st.floats(0.001, 1e6)),  # warm rate, USDT/s
 )
-def test_signal_reads_equal_the_separate_reads(steps: list[tuple[str, int, int, int]]) -> None:
+def test_signal_reads_equal_the_separate_reads(
+    steps: list[tuple[str, int, int, int]], warm: float
+) -> None:
     # Two trackers fed the same: one read through signal_reads, the other through volume,
-    # history_s and momentum (which advance the same rings), at the same times.
+    # history_s, momentum and is_warm (which advance the same rings), at the same times.
     one, two = (
         make_tracker(volume_window_s=120, volume_bucket_s=30),
         make_tracker(volume_window_s=120, volume_bucket_s=30),
     )
-    assert one.signal_reads(0) == (*two.volume(0), two.history_s(0), two.momentum(0))
+
+    def separate(t: int) -> tuple[float, float, int, float, bool]:
+        return (*two.volume(t, warm), two.history_s(t), two.momentum(t), two.is_warm(t, warm))
+
+    assert one.signal_reads(0, warm) == separate(0)
     t = 1_000 * S
     sequence = 0
     for kind, dt, side, amount in steps:
@@ -352,8 +359,7 @@ def test_signal_reads_equal_the_separate_reads(steps: list[tuple[str, int, int, 
             sequence += amount % 5
             for tr in (one, two):
                 tr.on_sequence(t, sequence)
-        reads = (*two.volume(t), two.history_s(t), two.momentum(t))
-        assert one.signal_reads(t) == reads
+        assert one.signal_reads(t, warm) == separate(t)
         assert one.completeness_updates(t) == two.completeness_updates(t)
         assert one.trades_in_window(t) == two.trades_in_window(t)
 

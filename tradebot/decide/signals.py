@@ -10,8 +10,10 @@ evaluation, computed the same way live and in replay.
 
 Formulas (docs/signals.md has them with a worked example):
 
-    volume regime  ratio = latest / baseline (SymbolTracker.volume); "low" while fewer than
-                   2 * volume_bucket_s seconds observed or when baseline == 0; else
+    volume regime  ratio = latest / baseline (SymbolTracker.volume, warm from the contract's
+                   24 h turnover until the window has filled); "low" while fewer than
+                   2 * volume_bucket_s seconds observed (unless warm) or when
+                   baseline == 0; else
                    high if ratio >= high_volume_ratio, low if ratio <= low_volume_ratio
     spread regime  tight if spread <= tight_spread_bps, acceptable if <= max_spread_bps
     d              (wi * imbalance + wm * momentum) / (wi + wm), 0 if wi + wm == 0
@@ -33,7 +35,7 @@ from enum import StrEnum
 
 from tradebot.config import QualityConfig, SignalConfig
 from tradebot.decide.quality import QualityVerdict
-from tradebot.decide.tracker import NS_PER_S, SymbolTracker
+from tradebot.decide.tracker import NS_PER_S, SymbolTracker, warm_rate
 from tradebot.kucoin.events import Contract
 from tradebot.market.state import SymbolState
 
@@ -46,6 +48,7 @@ __all__ = [
     "compute_signal",
     "spread_regime",
     "volume_regime",
+    "warm_volume",
 ]
 
 
@@ -102,17 +105,35 @@ def _signed_unit(x: float) -> float:
     return x if x < 1.0 else 1.0
 
 
+def warm_volume(st: SymbolState, contract: Contract | None) -> float:
+    """The warm-start volume rate (USDT per second) of `st`'s symbol: its 24 h turnover
+    (contracts/active `turnoverOf24h`, then the snapshot topic's) over a day.
+
+    0.0, no warm start, without a contract or for an inverse one: an inverse contract's
+    turnover is counted in the base currency, not in the quote the tracker counts.
+    """
+    if contract is None or contract.is_inverse:
+        return 0.0
+    return warm_rate(st.turnover_24h)
+
+
 def volume_regime(
-    latest: float, baseline: float, history_s: int, bucket_s: int, cfg: SignalConfig
+    latest: float,
+    baseline: float,
+    history_s: int,
+    bucket_s: int,
+    cfg: SignalConfig,
+    warm: bool = False,
 ) -> str:
     """The volume regime, "high", "moderate" or "low", from `SymbolTracker.volume`.
 
     "low" while less than two bucket lengths have been observed (the baseline would be
-    mostly the latest period itself) and when the baseline is 0 (no trades in the window).
+    mostly the latest period itself) unless the figures are warm (the baseline comes
+    from the 24 h turnover), and when the baseline is 0 (no trades in the window).
     Otherwise ratio = latest / baseline: high if >= high_volume_ratio, low if <=
     low_volume_ratio, else moderate.
     """
-    if history_s < 2 * bucket_s or not baseline > 0.0:
+    if (history_s < 2 * bucket_s and not warm) or not baseline > 0.0:
         return LOW
     ratio = latest / baseline
     if ratio >= cfg.high_volume_ratio:
@@ -159,13 +180,18 @@ def compute_signal(
     `listed_at_ns` is when the contracts table saw the symbol appear (None if it was there
     from the start; then `contract.first_open_ms` is used when given).
     """
-    # The helpers (volume_regime, spread_regime, _unit, _signed_unit, _is_new_listing) are
-    # inlined below, operation for operation: this runs about once a second per symbol on
-    # the trading core's hot path.
-    latest, baseline, history_s, momentum = tracker.signal_reads(now_ns)
+    # The helpers (warm_volume, volume_regime, spread_regime, _unit, _signed_unit,
+    # _is_new_listing) are inlined below, operation for operation: this runs about once a
+    # second per symbol on the trading core's hot path.
 
-    # volume_regime(latest, baseline, history_s, tracker.volume_bucket_s, cfg)
-    if history_s < 2 * tracker.volume_bucket_s or not baseline > 0.0:
+    # warm_volume(st, contract)
+    warm_per_s = (
+        warm_rate(st.turnover_24h) if contract is not None and not contract.is_inverse else 0.0
+    )
+    latest, baseline, history_s, momentum, warm = tracker.signal_reads(now_ns, warm_per_s)
+
+    # volume_regime(latest, baseline, history_s, tracker.volume_bucket_s, cfg, warm)
+    if (history_s < 2 * tracker.volume_bucket_s and not warm) or not baseline > 0.0:
         vol_regime = LOW
     else:
         ratio = latest / baseline

@@ -21,17 +21,44 @@ exactly what was added, and the results do not depend on when the reads happen.
                             notional in the window * volume_bucket_s / seconds observed)
     momentum             = (buy - sell) / (buy + sell)     (0.0 when no trades)
 
+Warm start: until the volume window has filled, a caller that knows the contract's 24 h
+turnover passes `warm_rate(turnover_24h)` (USDT per second) to `volume`/`signal_reads`.
+The seconds of the window not yet observed are then counted at that rate, and the latest
+figure is the observed rate over the last min(history, volume_bucket_s) seconds:
+
+    baseline = (notional in the window + warm_per_s * (volume_window_s - history_s))
+               * volume_bucket_s / volume_window_s
+    latest   = notional in the last volume_bucket_s seconds
+               * volume_bucket_s / min(history_s, volume_bucket_s)
+
+so a fresh session can judge its volume within seconds instead of after two buckets, and
+the baseline moves smoothly into the purely rolling one as the window fills (at
+history_s == volume_window_s both formulas are the same). Warm reads need at least
+`WARM_MIN_S` seconds observed; before that, and without a usable 24 h figure, the reads
+are the rolling ones.
+
 The exact windows, warm-up and edge cases are in docs/quality.md ("The tracker").
 No I/O, no clock, no floats in the running state.
 """
 
 from __future__ import annotations
 
-__all__ = ["NS_PER_S", "SymbolTracker"]
+__all__ = ["DAY_S", "NS_PER_S", "WARM_MIN_S", "SymbolTracker", "warm_rate"]
 
 NS_PER_S = 1_000_000_000
+DAY_S = 86_400
+# Seconds observed before a warm read: the latest rate over fewer seconds is mostly noise.
+WARM_MIN_S = 10
 _MICRO = 1_000_000  # notional is counted in micro-USDT (integers)
 _MAX_NOTIONAL = 1e15  # a larger, negative, NaN or infinite trade notional is ignored
+
+
+def warm_rate(turnover_24h: float | None) -> float:
+    """The average trade notional per second (USDT/s) of a 24 h turnover; 0.0 (no warm
+    baseline) when it is missing, not positive, not finite or above 1e15 USDT a day."""
+    if turnover_24h is None or not 0.0 < turnover_24h <= _MAX_NOTIONAL:
+        return 0.0
+    return turnover_24h / DAY_S
 
 
 class _Ring:
@@ -211,23 +238,38 @@ class SymbolTracker:
             return 1.0
         return ring.sum_x / ring.sum_y
 
-    def volume(self, now_ns: int) -> tuple[float, float]:
+    def volume(self, now_ns: int, warm_per_s: float = 0.0) -> tuple[float, float]:
         """(latest, baseline) trade notional in USDT; both 0.0 before the first message.
 
         latest: notional in the last `volume_bucket_s` seconds. baseline: average notional
         per `volume_bucket_s` seconds over the volume window, i.e. window notional *
         volume_bucket_s / `history_s(now_ns)` (the observed part of the window only).
+        With `warm_per_s` > 0 (see `warm_rate`) and the window not yet filled, the warm
+        figures of the module docstring (`is_warm` says when they apply).
         """
         ring = self._volume
         second = now_ns // NS_PER_S
         if second > ring.head:
             ring.advance(second)
         history = self.history_s(now_ns)
+        bucket = self.volume_bucket_s
+        if self.is_warm(now_ns, warm_per_s):
+            window = self.volume_window_s
+            latest = ring.recent_x * bucket / (min(history, bucket) * _MICRO)
+            baseline = (ring.sum_x / _MICRO + warm_per_s * (window - history)) * bucket / window
+            return latest, baseline
         if history <= 0:
             return 0.0, 0.0
         latest = ring.recent_x / _MICRO
-        baseline = ring.sum_x * self.volume_bucket_s / (history * _MICRO)
+        baseline = ring.sum_x * bucket / (history * _MICRO)
         return latest, baseline
+
+    def is_warm(self, now_ns: int, warm_per_s: float) -> bool:
+        """True when `volume(now_ns, warm_per_s)` gives the warm figures: a usable rate
+        (positive, at most 1e15 USDT/s), at least `WARM_MIN_S` seconds observed and the
+        volume window not yet filled."""
+        history = self.history_s(now_ns)
+        return WARM_MIN_S <= history < self.volume_window_s and 0.0 < warm_per_s <= _MAX_NOTIONAL
 
     def history_s(self, now_ns: int) -> int:
         """Seconds of the volume window observed: from the first message fed, counting the
@@ -248,11 +290,14 @@ class SymbolTracker:
             return 0.0
         return (ring.sum_x - ring.sum_y) / total
 
-    def signal_reads(self, now_ns: int) -> tuple[float, float, int, float]:
-        """(latest, baseline, history_s, momentum) in one call, for the signal.
+    def signal_reads(
+        self, now_ns: int, warm_per_s: float = 0.0
+    ) -> tuple[float, float, int, float, bool]:
+        """(latest, baseline, history_s, momentum, warm) in one call, for the signal.
 
-        Exactly `(*self.volume(now_ns), self.history_s(now_ns), self.momentum(now_ns))`:
-        the same ring advances and the same integer arithmetic, without four calls.
+        `(*self.volume(now_ns, warm_per_s), self.history_s(now_ns), self.momentum(now_ns),
+        self.is_warm(now_ns, warm_per_s))`: the same ring advances and the same arithmetic,
+        without five calls.
         """
         second = now_ns // NS_PER_S
         ring = self._volume
@@ -260,6 +305,7 @@ class SymbolTracker:
             ring.advance(second)
         # history_s, with the volume ring now at or after `second`
         first = self._first_s
+        window = self.volume_window_s
         if first < 0:
             history = 0
         else:
@@ -268,19 +314,26 @@ class SymbolTracker:
             if updates_head > now_s:
                 now_s = updates_head
             history = now_s - first + 1
-            if history > self.volume_window_s:
-                history = self.volume_window_s
-        if history <= 0:
+            if history > window:
+                history = window
+        bucket = self.volume_bucket_s
+        warm = WARM_MIN_S <= history < window and 0.0 < warm_per_s <= _MAX_NOTIONAL
+        if warm:
+            # The unobserved seconds of the window at the 24 h rate (module docstring).
+            recent_s = history if history < bucket else bucket
+            latest = ring.recent_x * bucket / (recent_s * _MICRO)
+            baseline = (ring.sum_x / _MICRO + warm_per_s * (window - history)) * bucket / window
+        elif history <= 0:
             latest = baseline = 0.0
         else:
             latest = ring.recent_x / _MICRO
-            baseline = ring.sum_x * self.volume_bucket_s / (history * _MICRO)
+            baseline = ring.sum_x * bucket / (history * _MICRO)
         ring = self._momentum
         if second > ring.head:
             ring.advance(second)
         total = ring.sum_x + ring.sum_y
         momentum = (ring.sum_x - ring.sum_y) / total if total > 0 else 0.0
-        return latest, baseline, history, momentum
+        return latest, baseline, history, momentum, warm
 
     def trades_in_window(self, now_ns: int) -> int:
         """Number of trades counted in the volume window."""
