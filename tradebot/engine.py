@@ -263,7 +263,7 @@ class Engine:
             "rest_errors": dict(sorted(self.parser.rest_errors.items())),
             "control_messages": dict(sorted(self.parser.control.items())),
             "connection_events": dict(sorted(self.conn_events.items())),
-            "malformed_payloads": dict(sorted(self.parser.rejects.items())),
+            "malformed_payloads": dict(sorted(self._refused().items())),
             "sequence_gaps": sum(b.gaps for b in books),
             "crossed_books": sum(b.crossed for b in books),
             "book_resyncs": sum(b.resyncs for b in books),
@@ -274,6 +274,14 @@ class Engine:
             "books_in_sync": sum(1 for b in books if b.in_sync),
             "clock_jumps": self.clock_jumps,
         }
+
+    def _refused(self) -> Counter[str]:
+        """Payloads and values refused, by reason: the parser's rejects, implausible
+        contract entries and implausible funding rates (not booked)."""
+        refused = self.parser.rejects + self.market.contracts.refused
+        if self.trader is not None:
+            refused += self.trader.broker.refused
+        return refused
 
     def latency_summary(self) -> dict[str, Any]:
         """Processing-time percentiles in ns: per message and per stage."""

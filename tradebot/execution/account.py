@@ -8,12 +8,17 @@ fill through zero (long 3, sell 5) closes the position, then opens the other way
 the rest; its fee is split pro rata. The running sums (cash, equity) are Decimal
 additions of 8-place amounts; the engine runs them in its own decimal context.
 
+A funding rate beyond `tradebot.market.contracts.MAX_FUNDING_RATE` per interval (or not
+finite) is a data error: nothing is booked, the refusal is journaled ("funding_refused")
+and counted in `refused` (`funding_rate_implausible`), which the engine reports with the
+other refused payloads.
+
 Synchronous, no I/O, no clock.
 """
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,8 +41,11 @@ from tradebot.execution.money import (
 from tradebot.execution.orders import Fill, Position
 from tradebot.journal import Journal
 from tradebot.kucoin.events import Contract, Side
+from tradebot.market.contracts import funding_rate_plausible
 
-__all__ = ["Account"]
+__all__ = ["FUNDING_RATE_IMPLAUSIBLE", "Account"]
+
+FUNDING_RATE_IMPLAUSIBLE = "funding_rate_implausible"
 
 
 @dataclass(slots=True)
@@ -70,6 +78,7 @@ class Account:
         self.positions_closed = 0
         self.wins = 0
         self.closed_pnls: list[Decimal] = []
+        self.refused: Counter[str] = Counter()  # implausible inputs not booked, by reason
         self._basis: dict[str, _Basis] = {}
         self._marks: dict[str, float] = {}
         # Fallbacks for a symbol without a mark price: its last trade, then its mid.
@@ -169,10 +178,21 @@ class Account:
 
         payment = -direction x lots x multiplier x mark x rate: longs pay a positive rate,
         shorts receive it. The mark is converted to ticks; an unusable mark falls back to
-        the last known mark, then the entry price. Returns the payment (0 when flat).
+        the last known mark, then the entry price. Returns the payment (0 when flat, and
+        when the rate is implausible: refused, see the module docstring).
         """
         pos = self.positions.get(symbol)
-        if pos is None or not math.isfinite(funding_rate):
+        if pos is None:
+            return ZERO
+        if not funding_rate_plausible(funding_rate):
+            self.refused[FUNDING_RATE_IMPLAUSIBLE] += 1
+            self.journal.record(
+                now_ns,
+                "funding_refused",
+                symbol,
+                rate=funding_rate,
+                reason=FUNDING_RATE_IMPLAUSIBLE,
+            )
             return ZERO
         basis = self._basis[symbol]
         mark_ticks = self._mark_ticks(pos, basis, mark_price)

@@ -474,7 +474,10 @@ def _contract(d: dict[str, Any]) -> Contract:
     mult_text = _number_text(d["multiplier"])
     tick = float(tick_text)
     multiplier = abs(float(mult_text))
-    lot = _int(d.get("lotSize", 1))
+    lot_raw = d.get("lotSize", 1)
+    if type(lot_raw) is float and not lot_raw.is_integer():
+        raise ValueError("lotSize is not a whole number")  # _int would truncate 1.5 to 1
+    lot = _int(lot_raw)
     if tick < 1e-12 or multiplier <= 0 or lot <= 0:
         raise ValueError("tickSize (>= 1e-12), multiplier and lotSize must be positive")
     return Contract(
