@@ -49,8 +49,9 @@ _PARTIAL_MIN_OPEN = 10
 MIN_FEE_RATE = -0.001
 MAX_FEE_RATE = 0.01
 # |funding rate| per funding interval. KuCoin caps a contract's rate at 75 % x (initial -
-# maintenance margin), which stays below 10 % for any contract with a maximum leverage of
-# 4x or more; a larger rate is a data error, not a market.
+# maintenance margin); with the maintenance margin half the initial one (as listed) that
+# is 37.5 % / max leverage, below 10 % for every contract allowing 4x or more. A larger
+# rate is a data error, not a market.
 MAX_FUNDING_RATE = 0.1
 
 
