@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import localcontext
+from decimal import getcontext, localcontext, setcontext
 from typing import Any
 
 from simulator.recording import RecordingReader
@@ -81,10 +81,23 @@ def replay(
 
 def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:
     """Feed every record to the engine; return the last receive time."""
-    on_ws, on_rest, on_conn = engine.on_ws, engine.on_rest, engine.on_conn
     progress = opts.progress
     size = os.fstat(reader.fileno()).st_size if progress is not None else 0
     pace = _Pacer(opts.speed) if opts.speed is not None else None
+    caller = getcontext()
+    setcontext(engine.money_context)  # the entry points then need no switch per record
+    try:
+        last_ns = _feed(reader, engine, opts, pace, size)
+    finally:
+        setcontext(caller)
+    return last_ns
+
+
+def _feed(
+    reader: RecordingReader, engine: Engine, opts: ReplayOptions, pace: _Pacer | None, size: int
+) -> int:
+    on_ws, on_rest, on_conn = engine.on_ws, engine.on_rest, engine.on_conn
+    progress = opts.progress
     last_ns = 0
     for n, (recv_ns, kind, payload, conn) in enumerate(reader, 1):
         if pace is not None:

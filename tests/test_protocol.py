@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -1413,16 +1414,20 @@ def _finite_floats(event: Any) -> None:
             assert isinstance(contract.symbol, str) and contract.symbol
             assert contract.tick_size > 0 and contract.multiplier > 0 and contract.lot_size > 0
         return
-    for field in dataclasses.fields(event):
-        value = getattr(event, field.name)
-        if field.name in ("bids", "asks"):
+    if isinstance(event, msgspec.Struct):
+        fields = [(f.name, f.type) for f in msgspec.structs.fields(event)]
+    else:
+        fields = [(f.name, f.type) for f in dataclasses.fields(event)]
+    for name, kind in fields:
+        value = getattr(event, name)
+        if name in ("bids", "asks"):
             for price, size in value:
                 assert type(price) is float and math.isfinite(price)
                 assert type(size) is float and math.isfinite(size)
-        elif field.type == "float":
-            assert type(value) is float and math.isfinite(value), field.name
-        elif field.type == "int":
-            assert type(value) is int, field.name
+        elif kind in ("float", float):
+            assert type(value) is float and math.isfinite(value), name
+        elif kind in ("int", int):
+            assert type(value) is int, name
 
 
 COUNTERS = ("rejects", "control", "topics", "rest", "rest_errors")

@@ -135,14 +135,29 @@ class Engine:
 
     # --- input ----------------------------------------------------------------------
 
-    @_in_money_context
+    @property
+    def money_context(self) -> Context:
+        """The engine's own decimal context. A driver that makes it current for a whole
+        run (`decimal.setcontext`) saves every entry point the switch in and out."""
+        return self._money_context
+
     def on_ws(self, recv_ns: int, frame: Any, conn: int | None = None) -> None:
         """One WebSocket message: the frame as received (str or bytes), or, from a version-1
         recording, the message decoded to a map; `conn` is the connection it arrived on
         (None when the recording does not say).
 
         Every message takes the same path: parse, market state, trader. Every 16th also
-        has its parse and state stages timed, which only adds clock reads."""
+        has its parse and state stages timed, which only adds clock reads. Runs in the
+        engine's decimal context (see `_in_money_context`; checked inline here, the
+        busiest entry point)."""
+        caller = getcontext()
+        if caller is not self._money_context:
+            setcontext(self._money_context)
+            try:
+                self.on_ws(recv_ns, frame, conn)
+            finally:
+                setcontext(caller)
+            return
         if not self.tick_window_ns <= recv_ns < self.next_tick_ns:
             self.advance(recv_ns)
         if recv_ns >= self._arrivals.next_arrival_ns:
@@ -150,22 +165,27 @@ class Engine:
         self.now_ns = recv_ns
         perf = self.perf
         t0 = perf()
-        self.ws_messages += 1
-        sampled = not self.ws_messages & _STAGE_SAMPLE_MASK
+        n = self.ws_messages = self.ws_messages + 1
         if conn is None:
             self.market.connections_known = False
         event = self._parse_ws(frame) if type(frame) is dict else self._parse_frame(frame)
-        if sampled:
+        if n & _STAGE_SAMPLE_MASK:
+            if event is not None:
+                handler = self._handlers.get(type(event))
+                if handler is not None:
+                    st = handler(event, recv_ns, conn)
+                    if st is not None and self.trader is not None:
+                        self.trader.on_event(event, st, recv_ns)
+        else:  # the same calls, with the parse and state stages timed
             t1 = perf()
             self._lat_parse(t1 - t0)
-        if event is not None:
-            handler = self._handlers.get(type(event))
-            if handler is not None:
-                st = handler(event, recv_ns, conn)
-                if sampled:
+            if event is not None:
+                handler = self._handlers.get(type(event))
+                if handler is not None:
+                    st = handler(event, recv_ns, conn)
                     self._lat_state(perf() - t1)
-                if st is not None and self.trader is not None:
-                    self.trader.on_event(event, st, recv_ns)
+                    if st is not None and self.trader is not None:
+                        self.trader.on_event(event, st, recv_ns)
         self._lat_message(perf() - t0)
 
     @_in_money_context

@@ -5,16 +5,19 @@
 nanoseconds taken from the message itself (`ts_exchange_ns`); nothing here reads a
 clock.
 
-The classes are slotted dataclasses and treated as immutable by convention. They are
-not `frozen=True` on purpose: a frozen dataclass's `__init__` goes through
-`object.__setattr__` per field and measured five times slower to build (1.4 us against
-0.28 us on CPython 3.11), and one is built per market-data message on the hot path.
+The values are treated as immutable by convention. Market-data events, one built per
+message on the hot path, are msgspec `Struct`s (gc=False: they hold no cycles), built in
+C: about 960 instructions for a six-field event against 2,470 for a slotted dataclass
+(callgrind, CPython 3.11). The rest are slotted dataclasses. None is frozen: a frozen
+dataclass's `__init__` goes through `object.__setattr__` per field, five times slower.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+
+from msgspec import Struct
 
 __all__ = [
     "Ack",
@@ -82,8 +85,7 @@ class WsError:
 # --- market data ----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Ticker:
+class Ticker(Struct, gc=False):
     """Best bid and ask (tickerV2, or ticker v1 / REST ticker, which also carry the last trade).
 
     `last_price` and `last_size` are 0.0 when the message carries no trade (tickerV2).
@@ -100,8 +102,7 @@ class Ticker:
     ts_exchange_ns: int
 
 
-@dataclass(slots=True)
-class Level2Change:
+class Level2Change(Struct, gc=False):
     """One incremental change of a level-2 book: the size at `price` is now `size` (0 removes)."""
 
     symbol: str
@@ -112,8 +113,7 @@ class Level2Change:
     ts_exchange_ns: int
 
 
-@dataclass(slots=True)
-class BookDepth:
+class BookDepth(Struct, gc=False):
     """A full top-N book pushed by level2Depth5 / level2Depth50 (replaces the previous one)."""
 
     symbol: str
@@ -124,8 +124,7 @@ class BookDepth:
     ts_exchange_ns: int
 
 
-@dataclass(slots=True)
-class BookSnapshot:
+class BookSnapshot(Struct, gc=False):
     """A REST level-2 snapshot: the whole book as of `sequence`, each side best first."""
 
     symbol: str
@@ -135,8 +134,7 @@ class BookSnapshot:
     ts_exchange_ns: int
 
 
-@dataclass(slots=True)
-class Trade:
+class Trade(Struct, gc=False):
     """A match on the public tape. `side` is the taker's side."""
 
     symbol: str
@@ -148,8 +146,7 @@ class Trade:
     ts_exchange_ns: int
 
 
-@dataclass(slots=True)
-class MarkIndexPrice:
+class MarkIndexPrice(Struct, gc=False):
     """Mark and index price (instrument topic, subject `mark.index.price`)."""
 
     symbol: str
@@ -158,8 +155,7 @@ class MarkIndexPrice:
     ts_exchange_ns: int
 
 
-@dataclass(slots=True)
-class FundingRate:
+class FundingRate(Struct, gc=False):
     """Current funding rate (instrument topic, subject `funding.rate`)."""
 
     symbol: str
@@ -167,8 +163,7 @@ class FundingRate:
     ts_exchange_ns: int
 
 
-@dataclass(slots=True)
-class FundingSettlement:
+class FundingSettlement(Struct, gc=False):
     """Funding settlement announcement: `phase` is "begin" or "end"."""
 
     symbol: str
@@ -178,8 +173,7 @@ class FundingSettlement:
     ts_exchange_ns: int
 
 
-@dataclass(slots=True)
-class Snapshot24h:
+class Snapshot24h(Struct, gc=False):
     """Rolling 24 h statistics (snapshot topic). Volume is in lots, turnover in quote."""
 
     symbol: str
