@@ -35,6 +35,8 @@ Bad input, as `RecordingReader` handles it:
   `RecordingReader.malformed` by reason and skipped;
 * a record of an unknown kind (a later version may add kinds): counted in
   `RecordingReader.unknown_kinds` and skipped;
+* ``recv_ns`` negative or 2^63 or more (outside a signed 64-bit int): counted as
+  ``malformed["recv_ns_out_of_range"]`` and skipped;
 * ``recv_ns`` smaller than the previous yielded record's: counted in
   `RecordingReader.backwards`, and the record is still yielded in file order;
 * a file that ends inside an object (the recorder was killed mid-write): everything before it
@@ -85,6 +87,9 @@ _CONN_EVENTS: Final = frozenset({"open", "close", "error"})
 _EMPTY: Final[dict[str, object]] = {}  # only read, never handed out
 # The smallest int MessagePack can carry: every recv_ns compares >= to it.
 _MIN_NS: Final = -(1 << 63)
+# The largest receive time the core represents (a signed 64-bit int, as the audit store
+# holds it): a recv_ns of 2^63 or more, or a negative one, is a malformed record.
+_MAX_NS: Final = (1 << 63) - 1
 _READ_SIZE: Final = 1 << 20
 # Cap on the array / map lengths the unpacker accepts (it allocates a declared length up
 # front): an honest length cannot exceed the file size, and the cap stops a corrupt length
@@ -544,6 +549,9 @@ class RecordingReader:
                         continue
                     if type(recv_ns) is not int:
                         malformed["recv_ns_not_int"] += 1
+                        continue
+                    if not 0 <= recv_ns <= _MAX_NS:
+                        malformed["recv_ns_out_of_range"] += 1
                         continue
                     if kind == "ws":
                         if v2:

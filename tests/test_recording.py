@@ -1019,3 +1019,21 @@ def test_truncating_anywhere_after_the_header_yields_a_prefix(
     assert read == records[:complete]
     assert reader.truncated == (cut not in ends)
     assert not reader.malformed
+
+
+@pytest.mark.parametrize("recv_ns", [1 << 63, (1 << 64) - 1, -1, -(1 << 63)])
+def test_recv_ns_outside_64_bits_is_counted_and_skipped(
+    tmp_path: Path, version: int, recv_ns: int
+) -> None:
+    good = ws_payload(version)
+    path = write_raw(
+        tmp_path / "x.msgpack",
+        good_header(version=version),
+        [recv_ns, "ws", good],
+        [T0, "ws", good],
+        [(1 << 63) - 1, "ws", good],
+    )
+    reader, records = read_all(path)
+    assert records == [(T0, "ws", good), ((1 << 63) - 1, "ws", good)]
+    assert reader.malformed == {"recv_ns_out_of_range": 1}
+    assert reader.backwards == 0

@@ -416,3 +416,68 @@ def test_reading_while_a_writer_is_open(tmp_path: Path) -> None:
         assert "status       running" in render_report(db)
         store.flush()
         assert read_audit(db, run_id) == entries
+
+
+# --- values SQLite cannot hold, cleanup after any exception (issue 13.2) -------------------
+
+
+@pytest.mark.parametrize("ts_ns", [1 << 63, (1 << 64) - 1, -(1 << 63) - 1, 10**30])
+def test_a_timestamp_outside_64_bits_is_a_store_error_not_an_overflow(
+    tmp_path: Path, ts_ns: int
+) -> None:
+    db = tmp_path / "audit.sqlite"
+    store = AuditStore(db)
+    begin(store)
+    store.add(JournalEntry(1, T0, "fill", "XBTUSDTM", "{}"))
+    store.add(JournalEntry(2, ts_ns, "fill", "XBTUSDTM", "{}"))
+    with pytest.raises(StoreError, match="outside what the database holds") as exc:
+        store.flush()
+    assert_one_line_naming(exc, db)
+    assert store.pending == 2  # nothing half written, the batch kept
+    with pytest.raises(StoreError):
+        store.close()
+    assert count_audit_rows(db) == 0
+
+
+def test_a_failed_run_is_marked_failed_and_the_next_run_is_not_locked(tmp_path: Path) -> None:
+    db = tmp_path / "audit.sqlite"
+    with pytest.raises(StoreError), AuditStore(db, batch_size=2) as store:
+        begin(store)
+        store.add(JournalEntry(1, T0, "fill", "XBTUSDTM", "{}"))
+        store.add(JournalEntry(2, 1 << 63, "fill", "XBTUSDTM", "{}"))  # flushes: fails
+    (run,) = read_runs(db)
+    assert run.status == "failed"
+    assert "outside what the database holds" in json.loads(run.report or "{}")["error"]
+    # The same process opens the file again and writes: no transaction was left open.
+    with AuditStore(db) as store:
+        run_id = begin(store)
+        store.add(JournalEntry(1, T0, "fill", "XBTUSDTM", "{}"))
+        store.end_run(status="finished", report={}, ended_wall_ns=T0)
+    assert read_runs(db)[-1].status == "finished"
+    assert len(read_audit(db, run_id)) == 1
+
+
+class _Boom(Exception):
+    pass
+
+
+def test_any_exception_on_the_cleanup_path_still_marks_the_run_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "audit.sqlite"
+    calls = []
+
+    def broken_rows(*args: object) -> list[tuple[object, ...]]:
+        calls.append(args)
+        raise _Boom("not a StoreError")
+
+    with pytest.raises(ZeroDivisionError) as exc, AuditStore(db) as store:
+        begin(store)
+        store.add(JournalEntry(1, T0, "fill", "XBTUSDTM", "{}"))
+        monkeypatch.setattr("tradebot.store._audit_rows", broken_rows)
+        1 / 0  # noqa: B018
+    assert calls
+    assert any("1 audit rows were lost" in note for note in exc.value.__notes__)
+    assert read_runs(db)[0].status == "failed"
+    with AuditStore(db) as store:  # closed, unlocked
+        begin(store)

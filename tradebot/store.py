@@ -91,6 +91,10 @@ _SCHEMA: Final = (
     )""",
     "CREATE INDEX IF NOT EXISTS audit_run_kind ON audit (run_id, kind)",
 )
+# SQLite INTEGER is a signed 64-bit int: a value outside cannot be bound.
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1
+
 _INSERT_AUDIT: Final = (
     "INSERT INTO audit (run_id, seq, ts_ns, kind, symbol, detail) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -317,25 +321,27 @@ class AuditStore:
     def flush(self) -> None:
         """Write the pending batch in one transaction.
 
-        On failure the transaction is rolled back, the batch is kept (a later flush retries
-        it) and StoreError is raised.
+        On failure (an SQLite error, or a row SQLite cannot hold) the transaction is rolled
+        back, the batch is kept (a later flush retries it) and StoreError is raised.
         """
         if not self._pending:
             return
         conn = self._connection()
         run_id = self.run_id
         batch = self._pending
+        doing = f"write {len(batch)} audit rows of run {run_id}"
+        rows = _audit_rows(self.path, run_id, batch)
         try:
             conn.execute("BEGIN")
-            conn.executemany(
-                _INSERT_AUDIT,
-                [(run_id, e.seq, e.ts_ns, e.kind, e.symbol, e.detail) for e in batch],
-            )
+            conn.executemany(_INSERT_AUDIT, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback(conn)
-            raise _sqlite_error(
-                self.path, f"write {len(batch)} audit rows of run {run_id}", exc
+            raise _sqlite_error(self.path, doing, exc) from exc
+        except Exception as exc:  # what sqlite3 raises outside its own errors (OverflowError)
+            self._rollback(conn)
+            raise StoreError(
+                _one_line(f"audit database {self.path}: cannot {doing}: {exc}")
             ) from exc
         self.rows_written += len(batch)
         self._pending = []
@@ -354,7 +360,14 @@ class AuditStore:
         if self._ended:
             raise RuntimeError("AuditStore.end_run() needs an open run: call begin_run() first")
         self.flush()
-        report_json = json.dumps(report, ensure_ascii=False, default=str)
+        try:
+            report_json = json.dumps(report, ensure_ascii=False, default=str)
+        except ValueError as exc:  # a circular reference: a caller's bug, but say so in one line
+            raise StoreError(
+                _one_line(
+                    f"audit database {self.path}: cannot store run {self.run_id}'s report: {exc}"
+                )
+            ) from exc
         try:
             self._connection().execute(
                 "UPDATE runs SET status = ?, report = ?, ended_wall_ns = ? WHERE run_id = ?",
@@ -389,24 +402,62 @@ class AuditStore:
             self.close()
             return
         # Leaving by an exception: keep what we can, mark the run failed, never mask `exc`.
+        # Every step catches any Exception: cleanup must reach close() whatever went wrong.
         problems: list[str] = []
         if not self._ended:
             try:
                 self.flush()
-            except StoreError as store_exc:
+            except Exception as store_exc:
                 problems.append(f"{self.pending} audit rows were lost: {store_exc}")
                 self._pending = []
             try:
                 error = _one_line(f"{type(exc).__name__}: {exc}")
                 self.end_run(status="failed", report={"error": error}, ended_wall_ns=wall_ns())
-            except StoreError as store_exc:
+            except Exception as store_exc:
                 problems.append(f"run {self.run_id} could not be marked failed: {store_exc}")
         try:
             self.close()
-        except StoreError as store_exc:  # pragma: no cover - the batch is empty by now
+        except Exception as store_exc:  # pragma: no cover - the batch is empty by now
             problems.append(str(store_exc))
         for problem in problems:
             exc.add_note(f"audit store: {problem}")
+
+
+def _audit_rows(
+    path: Path, run_id: int | None, batch: list[JournalEntry]
+) -> list[tuple[object, ...]]:
+    """The batch as `audit` rows; StoreError for an entry SQLite cannot store as is.
+
+    Entries come from the journal, whose clock is the input's: a receive time of 2^63 or
+    more is an input error upstream, and is refused here too rather than raise inside
+    SQLite (OverflowError) with a transaction half open.
+    """
+    rows: list[tuple[object, ...]] = []
+    for e in batch:
+        seq, ts_ns = e.seq, e.ts_ns
+        if (
+            type(seq) is not int
+            or type(ts_ns) is not int
+            or not _INT64_MIN <= ts_ns <= _INT64_MAX
+            or not 0 < seq <= _INT64_MAX
+            or type(e.kind) is not str
+            or type(e.symbol) is not str
+            or type(e.detail) is not str
+        ):
+            raise StoreError(
+                _one_line(
+                    f"audit database {path}: cannot write run {run_id}'s journal entry"
+                    f" seq {_short(seq)} (ts_ns {_short(ts_ns)}, kind {_short(e.kind)}):"
+                    " a value outside what the database holds (64-bit ints, text)"
+                )
+            )
+        rows.append((run_id, seq, ts_ns, e.kind, e.symbol, e.detail))
+    return rows
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _open_readonly(path: str | os.PathLike[str]) -> tuple[sqlite3.Connection, Path]:
