@@ -27,8 +27,8 @@ JSON body; "conn" as in version 2.
 Bad input, as `RecordingReader` handles it:
 
 * a missing or unreadable file, a file that is not MessagePack, whose first object is not a
-  valid header, or whose version is newer than `VERSION`: `tradebot.errors.RecordingError`
-  with a one-line message naming the file and the problem;
+  valid header, whose venue is not `VENUE`, or whose version is newer than `VERSION`:
+  `tradebot.errors.RecordingError` with a one-line message naming the file and the problem;
 * a record that is not an array of 3 elements (version 1) or 3 or 4 (version 2), has the
   wrong types (a version-2 "ws" payload that is neither str nor bytes, a ``conn`` that is
   not an int, ...), or a payload of the wrong shape for its kind: counted in
@@ -366,8 +366,13 @@ class RecordingReader:
     truncated: bool
     """The file ended inside an object, or held undecodable bytes after the header."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open the file and read and validate the header; raise RecordingError if bad."""
+    def __init__(self, path: str | os.PathLike[str], *, file: BinaryIO | None = None) -> None:
+        """Open the file and read and validate the header; raise RecordingError if bad.
+
+        `file`, when given, is the recording already open (standard input, a pipe: what can
+        be read only once); `path` then only names it in messages. The reader owns it and
+        closes it on `close`.
+        """
         self.path = os.fspath(path)
         self.records = 0
         self.malformed = Counter()
@@ -376,10 +381,13 @@ class RecordingReader:
         self.truncated = False
         self._iterated = False
         self._closed = True
-        try:
-            self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
-        except OSError as exc:
-            raise RecordingError(self._open_problem(exc)) from None
+        if file is not None:
+            self._file = file
+        else:
+            try:
+                self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - see close()
+            except OSError as exc:
+                raise RecordingError(self._open_problem(exc)) from None
         self._closed = False
         try:
             self.header = self._read_header()
@@ -479,6 +487,10 @@ class RecordingReader:
                 f"bad recording header ('version' is {version}, expected 1 to {VERSION})"
             )
         venue = self._header_field(obj, "venue", str, "a str")
+        if venue != VENUE:
+            raise self._fail(
+                f"recorded on venue {_show(venue)}, but this tradebot replays {VENUE!r} only"
+            )
         created_ns = self._header_field(obj, "created_ns", int, "an int")
         source = self._header_field(obj, "source", str, "a str")
         symbols = self._header_field(obj, "symbols", list, "a list of str")

@@ -13,6 +13,7 @@ before anything is processed; bad records inside a good file are counted and ski
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +29,10 @@ from tradebot.report import build_report
 
 __all__ = ["ReplayOptions", "replay"]
 
-_PROGRESS_EVERY = 8_192
+# Progress is reported by bytes read, every _PROGRESS_NS of wall time at most (the clock is
+# read every _PROGRESS_CHECK_EVERY records: a fraction of a microsecond each).
+_PROGRESS_NS = 100_000_000
+_PROGRESS_CHECK_EVERY = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,22 +40,24 @@ class ReplayOptions:
     """How to replay: pacing and where progress and journal entries go."""
 
     speed: float | None = None  # None: as fast as possible
-    progress: Callable[[int, int], None] | None = None  # (bytes read, file size)
+    progress: Callable[[int, int], None] | None = None  # (bytes read, file size or 0)
     sink: Callable[[JournalEntry], None] | None = None  # the audit store, when attached
     trading: bool = True  # False: market core only (no decisions), for benchmarks
 
 
 def replay(
-    path: str | os.PathLike[str],
+    source: str | os.PathLike[str] | RecordingReader,
     config: Config | None = None,
     options: ReplayOptions | None = None,
 ) -> dict[str, Any]:
-    """Replay the recording at `path` and return its report."""
+    """Replay the recording at `source` (a path, or a reader already open: a pipe can be
+    read only once) and return its report; the reader is closed at the end."""
     opts = options or ReplayOptions()
     journal = Journal(opts.sink)
     started = perf_ns()
+    opened = source if isinstance(source, RecordingReader) else RecordingReader(source)
     # Money is Decimal: its arithmetic must not depend on the caller's decimal context.
-    with localcontext(MONEY_CONTEXT), RecordingReader(path) as reader:
+    with localcontext(MONEY_CONTEXT), opened as reader:
         engine = Engine(config, journal=journal, trading=opts.trading)
         last_ns = _drive(reader, engine, opts)
         engine.finish(last_ns)
@@ -67,7 +73,7 @@ def replay(
     malformed.update(counters.pop("malformed_payloads"))  # Counter.update adds
     counters["recv_ns_backwards"] = backwards
     return build_report(
-        recording=os.fspath(path),
+        recording=reader.path,
         records=records,
         malformed=dict(malformed),
         truncated=truncated,
@@ -82,7 +88,7 @@ def replay(
 def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:
     """Feed every record to the engine; return the last receive time."""
     progress = opts.progress
-    size = os.fstat(reader.fileno()).st_size if progress is not None else 0
+    size = _size(reader) if progress is not None else 0
     pace = _Pacer(opts.speed) if opts.speed is not None else None
     caller = getcontext()
     setcontext(engine.money_context)  # the entry points then need no switch per record
@@ -99,6 +105,7 @@ def _feed(
     on_ws, on_rest, on_conn = engine.on_ws, engine.on_rest, engine.on_conn
     progress = opts.progress
     last_ns = 0
+    next_report_ns = perf_ns() + _PROGRESS_NS
     for n, (recv_ns, kind, payload, conn) in enumerate(reader, 1):
         if pace is not None:
             pace.wait_until(recv_ns)
@@ -109,11 +116,20 @@ def _feed(
         else:
             on_conn(recv_ns, payload)
         last_ns = recv_ns
-        if progress is not None and n % _PROGRESS_EVERY == 0:
-            progress(reader.tell(), size)
+        if progress is not None and n % _PROGRESS_CHECK_EVERY == 0:
+            now = perf_ns()
+            if now >= next_report_ns:
+                next_report_ns = now + _PROGRESS_NS
+                progress(reader.tell(), size)
     if progress is not None:
-        progress(size, size)
+        progress(reader.tell() if size == 0 else size, size)
     return last_ns
+
+
+def _size(reader: RecordingReader) -> int:
+    """The recording's size in bytes; 0 when unknown (a pipe)."""
+    st = os.fstat(reader.fileno())
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
 class _Pacer:

@@ -234,6 +234,14 @@ def test_newer_version_is_refused(tmp_path: Path) -> None:
     assert "version 3 is newer than this tradebot reads (up to 2)" in message
 
 
+@pytest.mark.parametrize("venue", ["binance", "kucoin", "KUCOIN-FUTURES", ""])
+def test_another_venue_is_refused_in_one_line(tmp_path: Path, venue: str) -> None:
+    path = write_raw(tmp_path / "x.msgpack", good_header(venue=venue), [T0, "ws", "{}"])
+    message = refusal(path)
+    assert f"recorded on venue {venue!r}" in message
+    assert "'kucoin-futures' only" in message
+
+
 @pytest.mark.parametrize("version", [0, -1])
 def test_version_below_one_is_refused(tmp_path: Path, version: int) -> None:
     path = write_raw(tmp_path / "x.msgpack", good_header(version=version))

@@ -17,6 +17,8 @@ from typing import Any
 import click
 
 from tradebot import __version__
+from tradebot.cli_files import check_distinct, check_output, open_recording, shown, write_atomic
+from tradebot.cli_run import ProgressBar, Terminated, sigterm_as_interrupt
 from tradebot.config import Config, load_config, to_toml
 from tradebot.errors import TradebotError
 
@@ -56,7 +58,7 @@ def _load(config_path: Path | None, overrides: tuple[str, ...]) -> Config:
 config_option = click.option(
     "--config",
     "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     help="TOML configuration file.",
 )
 set_option = click.option(
@@ -70,7 +72,7 @@ set_option = click.option(
 
 db_option = click.option(
     "--db",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     help="Audit database (default: tradebot.sqlite in $TRADEBOT_DATA_DIR, else"
     " $XDG_DATA_HOME/tradebot, else ~/.local/share/tradebot).",
 )
@@ -83,10 +85,10 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=True))
+@click.argument("path", type=click.Path(allow_dash=True))
 @click.option(
     "--report-json",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     help="Write the run report as JSON.",
 )
 @click.option("--speed", default="max", show_default=True, help="'max', or N times real time.")
@@ -97,7 +99,7 @@ def main() -> None:
 )
 @db_option
 def replay(
-    path: Path,
+    path: str,
     report_json: Path | None,
     speed: str,
     config_path: Path | None,
@@ -105,65 +107,120 @@ def replay(
     progress: bool | None,
     db: Path | None,
 ) -> None:
-    """Paper-trade the recording at PATH through the trading core and summarise the run.
+    """Paper-trade the recording at PATH ("-": standard input) through the trading core
+    and summarise the run.
 
     Every decision goes to the audit database (see --db); `tradebot report` shows it.
+    Ctrl-C or SIGTERM ends the run early: what it journaled is kept, the run is marked
+    'interrupted'.
     """
-    from simulator.recording import RecordingReader
+    from tradebot.store import default_db_path
+
+    pace = _speed(speed)
+    config = _load(config_path, overrides)
+    db_path = db if db is not None else default_db_path()
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    try:
+        with sigterm_as_interrupt():
+            report = _run_replay(path, config, pace, db_path, report_json, show_progress)
+    except TradebotError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt as exc:
+        what = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        click.echo(f"interrupted by {what}: {_interrupted_note(db_path)}", err=True)
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
+    if report.get("corrupt"):
+        raise click.ClickException(_corrupt_message(report))
+
+
+def _run_replay(
+    path: str,
+    config: Config,
+    pace: float | None,
+    db_path: Path,
+    report_json: Path | None,
+    show_progress: bool,
+) -> dict[str, Any]:
+    """Check every file, replay, write the report and print the summary; return the report."""
     from simulator.replay import ReplayOptions
     from simulator.replay import replay as run_replay
     from tradebot.clock import wall_ns
     from tradebot.report import render_summary
-    from tradebot.store import AuditStore, default_db_path
+    from tradebot.store import AuditStore
 
-    pace = _speed(speed)
-    config = _load(config_path, overrides)
+    if report_json is not None:
+        check_output("--report-json", report_json)
+    reader = open_recording(path)  # a bad file fails here, before a run is recorded
     try:
-        RecordingReader(path).close()  # a bad file fails here, before a run is recorded
-        store = AuditStore(db if db is not None else default_db_path())
-    except TradebotError as exc:
-        raise _fail(exc) from None
-    show_progress = sys.stderr.isatty() if progress is None else progress
-    bar: Any = None
-    if show_progress:
-        bar = click.progressbar(length=1, label="replaying", file=sys.stderr, width=40)
-        bar.__enter__()
-
-    def on_progress(done: int, total: int) -> None:
-        if total:
-            bar.length = total
-            bar.update(done - bar.pos)
-
+        check_distinct(reader, db_path, report_json)
+        created = not db_path.exists()
+        store = AuditStore(db_path)
+    except BaseException:
+        reader.close()
+        raise
+    if created:
+        click.echo(
+            f"audit database created at {shown(store.path)}"
+            " (choose another with --db or $TRADEBOT_DATA_DIR)",
+            err=True,
+        )
+    bar = ProgressBar(sys.stderr) if show_progress else None
     options = ReplayOptions(
-        speed=pace, progress=on_progress if bar is not None else None, sink=store.add
+        speed=pace, progress=bar.update if bar is not None else None, sink=store.add
     )
     try:
         with store:
             run_id = store.begin_run(
                 mode="replay",
-                source=str(path),
+                source=shown(reader.path),
                 config_toml=to_toml(config),
                 started_wall_ns=wall_ns(),
             )
-            report = run_replay(path, config, options)
+            report = run_replay(reader, config, options)
+            report["recording"] = shown(reader.path)
             report["run_id"] = run_id
-            report["db"] = str(store.path)
-            store.end_run(status="finished", report=report, ended_wall_ns=wall_ns())
-    except TradebotError as exc:
-        raise _fail(exc) from None
+            report["db"] = shown(store.path)
+            status = "failed" if report.get("corrupt") else "finished"
+            store.end_run(status=status, report=report, ended_wall_ns=wall_ns())
     finally:
+        reader.close()
         if bar is not None:
-            bar.__exit__(None, None, None)
+            bar.close()
     if report["truncated"]:
         click.echo(
-            f"warning: {path} ends inside a record (the recorder was stopped mid-write);"
-            " everything before it was replayed",
+            f"warning: {report['recording']} ends inside a record (the recorder was stopped"
+            " mid-write); everything before it was replayed",
             err=True,
         )
     if report_json is not None:
         _write_json(report_json, report)
     click.echo(render_summary(report))
     click.echo(f"audit        run {report['run_id']} in {report['db']} (tradebot report)")
+    return report
+
+
+def _interrupted_note(db_path: Path) -> str:
+    """Where the interrupted run's rows went, read back from the database."""
+    from tradebot.store import StoreError, read_runs
+
+    try:
+        runs = read_runs(db_path)
+    except StoreError:
+        return "no run was recorded"
+    if not runs or runs[-1].status != "interrupted":
+        return "no run was recorded"
+    return (
+        f"run {runs[-1].run_id} is marked interrupted in {shown(db_path)}; what it journaled"
+        " is kept (tradebot report)"
+    )
+
+
+def _corrupt_message(report: dict[str, Any]) -> str:
+    detail = report.get("corruption", {})
+    return (
+        f"{report['recording']} is corrupt: {detail.get('message', 'an invalid object')};"
+        " the run is marked failed"
+    )
 
 
 @main.command()
@@ -182,13 +239,15 @@ def report(db: Path | None, run_id: int | None) -> None:
 
 def _write_json(path: Path, report: dict[str, Any]) -> None:
     try:
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_atomic(path, json.dumps(report, indent=2) + "\n")
     except OSError as exc:
-        raise click.ClickException(f"{path}: cannot write the report ({exc.strerror})") from None
+        raise click.ClickException(
+            f"{shown(path)}: cannot write the report ({exc.strerror})"
+        ) from None
 
 
 @main.command()
-@click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("out", type=click.Path(path_type=Path))
 @click.option("--symbols", default=20, show_default=True, help="Number of contracts.")
 @click.option("--minutes", default=3.0, show_default=True, help="Recorded duration.")
 @click.option("--seed", default=1, show_default=True, help="Random seed: same seed, same file.")

@@ -95,6 +95,7 @@ def render_summary(report: dict[str, Any]) -> str:
         f" ({report['messages_per_s']:,.0f}/s)",
         f"by topic     {_counts(report['messages_by_topic'])}",
         f"malformed    {_counts(report['malformed'])}",
+        *_order_lines(report),
         f"books        {report['sequence_gaps']} sequence gaps, {report['book_resyncs']} resyncs,"
         f" {report.get('crossed_books', 0)} crossed",
         f"freshness    {report['stale_periods']} stale periods",
@@ -111,6 +112,15 @@ def render_summary(report: dict[str, Any]) -> str:
         )
     lines.append(f"digest       {report['digest']}")
     return "\n".join(lines)
+
+
+def _order_lines(report: dict[str, Any]) -> list[str]:
+    """A line when the recording's receive times went backwards (replayed in file order)."""
+    backwards = report.get("recv_ns_backwards", 0)
+    if not backwards:
+        return []
+    times = "once" if backwards == 1 else f"{backwards:,} times"
+    return [f"clock        recv_ns went backwards {times} (records replayed in file order)"]
 
 
 def _trading_lines(report: dict[str, Any]) -> list[str]:

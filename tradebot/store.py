@@ -5,7 +5,8 @@ What is stored (schema version 1, kept in ``PRAGMA user_version``):
     runs   one row per run: run_id, mode ('replay' | 'paper' | 'live'), source (the
            recording path for a replay), started_wall_ns / ended_wall_ns (wall clock,
            epoch ns), config (the effective TOML), status ('running' | 'finished' |
-           'failed') and report (the final report as JSON, NULL until the run ends)
+           'failed' | 'interrupted': Ctrl-C or SIGTERM) and report (the final report as
+           JSON, NULL until the run ends)
     audit  one row per `JournalEntry`: (run_id, seq) is the key, then ts_ns (the run's
            clock), kind, symbol and detail (the entry's canonical JSON object text);
            indexed on (run_id, kind) so a report can pull the fills or closes of one run
@@ -41,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Mapping
 from contextlib import closing, suppress
 from dataclasses import dataclass
@@ -65,7 +67,7 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 MODES: Final = ("replay", "paper", "live")
-_END_STATUSES: Final = ("finished", "failed")
+_END_STATUSES: Final = ("finished", "failed", "interrupted")
 _TABLES: Final = frozenset({"runs", "audit"})
 _DB_FILENAME: Final = "tradebot.sqlite"
 
@@ -121,7 +123,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _sqlite_error(path: Path, doing: str, exc: sqlite3.Error) -> StoreError:
+def _sqlite_error(path: Path, doing: str, exc: Exception) -> StoreError:
     name = str(getattr(exc, "sqlite_errorname", ""))
     # An extended code (SQLITE_IOERR_WRITE) falls back to its primary one (SQLITE_IOERR).
     hint = _HINTS.get(name) or _HINTS.get("_".join(name.split("_")[:2]))
@@ -173,6 +175,8 @@ def _check_schema(conn: sqlite3.Connection, path: Path, *, allow_empty: bool) ->
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
         }
+        ours = version == SCHEMA_VERSION and tables >= _TABLES and _columns_match(conn)
+        empty = version == 0 and not _has_schema(conn)
     except sqlite3.DatabaseError as exc:
         raise _not_tradebot(path, exc) from exc
     if version > SCHEMA_VERSION:
@@ -180,15 +184,47 @@ def _check_schema(conn: sqlite3.Connection, path: Path, *, allow_empty: bool) ->
             f"audit database {path} has schema version {version}, newer than this tradebot"
             f" reads ({SCHEMA_VERSION}); upgrade tradebot or use another file"
         )
-    if version == SCHEMA_VERSION and tables >= _TABLES:
-        return
-    if allow_empty and version == 0 and not tables - _TABLES:
+    if ours or (allow_empty and empty):
         return
     found = ", ".join(sorted(tables)) or "none"
     raise StoreError(
         f"audit database {path} is not a tradebot database (schema version {version},"
         f" tables: {found}); point to another file"
     )
+
+
+_COLUMNS: Final = {
+    "runs": (
+        "run_id",
+        "mode",
+        "source",
+        "started_wall_ns",
+        "ended_wall_ns",
+        "config",
+        "status",
+        "report",
+    ),
+    "audit": ("run_id", "seq", "ts_ns", "kind", "symbol", "detail"),
+}
+
+
+def _columns_match(conn: sqlite3.Connection) -> bool:
+    """Whether `runs` and `audit` have the columns this tradebot writes (in order)."""
+    for table, columns in _COLUMNS.items():
+        found = tuple(str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})"))
+        if found[: len(columns)] != columns:
+            return False
+    return True
+
+
+def _has_schema(conn: sqlite3.Connection) -> bool:
+    """Whether the file holds anything at all (a table, index, view or trigger).
+
+    A database someone else made, even one with only a table called `runs`, is never
+    adopted: the check runs before anything in the file changes (WAL mode included).
+    """
+    row = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    return bool(row[0])
 
 
 def _not_tradebot(path: Path, exc: sqlite3.Error) -> StoreError:
@@ -213,8 +249,9 @@ class AuditStore:
             store.end_run(status="finished", report=report, ended_wall_ns=wall_ns())
 
     Leaving the `with` block flushes and closes; leaving it by an exception while a run is
-    open first marks that run 'failed' (its flushed rows stay). `run_id` is the open (or
-    last) run, `rows_written` the audit rows committed since the store was opened,
+    open first writes the pending batch and marks that run 'failed' ('interrupted' for a
+    KeyboardInterrupt: Ctrl-C, or SIGTERM as the CLI raises it), its rows kept. `run_id`
+    is the open (or last) run, `rows_written` the audit rows committed since the store was opened,
     `pending` the rows waiting in the batch.
     """
 
@@ -300,9 +337,9 @@ class AuditStore:
             cursor = conn.execute(
                 "INSERT INTO runs (mode, source, started_wall_ns, config, status)"
                 " VALUES (?, ?, ?, ?, 'running')",
-                (mode, source, started_wall_ns, config_toml),
+                (mode, _text(source), started_wall_ns, _text(config_toml)),
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:
             raise _sqlite_error(self.path, "record a new run", exc) from exc
         run_id = cursor.lastrowid
         assert run_id is not None
@@ -343,6 +380,9 @@ class AuditStore:
             raise StoreError(
                 _one_line(f"audit database {self.path}: cannot {doing}: {exc}")
             ) from exc
+        except BaseException:  # Ctrl-C or SIGTERM mid-write: no transaction left open
+            self._rollback(conn)
+            raise
         self.rows_written += len(batch)
         self._pending = []
 
@@ -371,9 +411,9 @@ class AuditStore:
         try:
             self._connection().execute(
                 "UPDATE runs SET status = ?, report = ?, ended_wall_ns = ? WHERE run_id = ?",
-                (status, report_json, ended_wall_ns, self.run_id),
+                (status, _text(report_json), ended_wall_ns, self.run_id),
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:
             raise _sqlite_error(self.path, f"record the end of run {self.run_id}", exc) from exc
         self._ended = True
 
@@ -411,8 +451,15 @@ class AuditStore:
                 problems.append(f"{self.pending} audit rows were lost: {store_exc}")
                 self._pending = []
             try:
-                error = _one_line(f"{type(exc).__name__}: {exc}")
-                self.end_run(status="failed", report={"error": error}, ended_wall_ns=wall_ns())
+                if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, or SIGTERM raised as one
+                    status = "interrupted"
+                    why: dict[str, Any] = {
+                        "interrupted": str(exc) or "SIGINT",
+                        "audit_rows": self.rows_written,
+                    }
+                else:
+                    status, why = "failed", {"error": _one_line(f"{type(exc).__name__}: {exc}")}
+                self.end_run(status=status, report=why, ended_wall_ns=wall_ns())
             except Exception as store_exc:
                 problems.append(f"run {self.run_id} could not be marked failed: {store_exc}")
         try:
@@ -421,6 +468,16 @@ class AuditStore:
             problems.append(str(store_exc))
         for problem in problems:
             exc.add_note(f"audit store: {problem}")
+
+
+def _text(text: str) -> str:
+    """`text` as valid UTF-8 for SQLite: a path that is not UTF-8 (its undecodable bytes
+    held as surrogates) keeps them as backslash escapes instead of failing the write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
 
 
 def _audit_rows(
@@ -462,11 +519,27 @@ def _short(value: object, limit: int = 40) -> str:
 
 def _open_readonly(path: str | os.PathLike[str]) -> tuple[sqlite3.Connection, Path]:
     p = Path(path)
-    if not p.exists():
-        raise StoreError(f"audit database {p} does not exist; run tradebot to create it")
-    if not p.is_file():
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise StoreError(f"audit database {p} does not exist; run tradebot to create it") from None
+    except OSError as exc:
+        raise StoreError(_one_line(f"audit database {p}: cannot read it: {exc.strerror}")) from None
+    if not stat.S_ISREG(st.st_mode):
         raise StoreError(f"audit database {p} is not a file")
     uri = p.resolve().as_uri() + "?mode=ro"
+    try:
+        return _connect_checked(uri, p), p
+    except StoreError:
+        # A WAL database is read with a shared-memory file beside it, which a read-only
+        # folder cannot hold. No one can be writing there (the log could not be created),
+        # so read the file as it is, unless a log with unmerged commits is left over.
+        if os.access(p.parent, os.W_OK) or _has_wal(p):
+            raise
+    return _connect_checked(uri + "&immutable=1", p), p
+
+
+def _connect_checked(uri: str, p: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
@@ -476,7 +549,15 @@ def _open_readonly(path: str | os.PathLike[str]) -> tuple[sqlite3.Connection, Pa
     except BaseException:
         conn.close()
         raise
-    return conn, p
+    return conn
+
+
+def _has_wal(p: Path) -> bool:
+    wal = p.with_name(p.name + "-wal")
+    try:
+        return wal.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def read_runs(path: str | os.PathLike[str]) -> list[RunRow]:
