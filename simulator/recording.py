@@ -39,9 +39,15 @@ Bad input, as `RecordingReader` handles it:
   ``malformed["recv_ns_out_of_range"]`` and skipped;
 * ``recv_ns`` smaller than the previous yielded record's: counted in
   `RecordingReader.backwards`, and the record is still yielded in file order;
-* a file that ends inside an object (the recorder was killed mid-write): everything before it
-  is yielded and `RecordingReader.truncated` is set; bytes MessagePack cannot decode after
-  the header end the iteration the same way and count as ``malformed["undecodable"]``.
+* a file that ends inside its last object (the recorder was killed mid-write): everything
+  before it is yielded and `RecordingReader.truncated` is set;
+* an invalid object before the end of the file (bytes MessagePack cannot decode, a string
+  over the unpacker's limit, a map keyed by an array, a length prefix that swallows the
+  records after it): corruption, not truncation. Its byte offset and the records read
+  before it go to `RecordingReader.corruption`, ``malformed["undecodable"]`` counts it,
+  and the reader resumes at the next valid record (simulator/resync.py), counting the
+  bytes skipped in `RecordingReader.skipped_bytes`; with none to resume at, the rest of the
+  file is skipped.
 
 `RecordingReader` fills the optional payload fields in place: a "rest" payload without
 ``method`` / ``params`` gets "GET" / {}, a "conn" payload without ``reason`` gets "".
@@ -58,6 +64,7 @@ from typing import Any, BinaryIO, Final, Self, TypeVar
 
 import msgpack
 
+from simulator.resync import find_record
 from tradebot.errors import RecordingError
 
 __all__ = [
@@ -91,6 +98,8 @@ _MIN_NS: Final = -(1 << 63)
 # holds it): a recv_ns of 2^63 or more, or a negative one, is a malformed record.
 _MAX_NS: Final = (1 << 63) - 1
 _READ_SIZE: Final = 1 << 20
+# How far past an invalid object the reader looks for the next valid record.
+_RESYNC_LIMIT: Final = 16 << 20
 # Cap on the array / map lengths the unpacker accepts (it allocates a declared length up
 # front): an honest length cannot exceed the file size, and the cap stops a corrupt length
 # prefix from allocating gigabytes. Strings and binaries are bounded by max_buffer_size.
@@ -339,15 +348,21 @@ class RecordingReader:
     """Iterates a recording's records; counts bad ones instead of raising."""
 
     __slots__ = (
+        "_base",
         "_closed",
+        "_fed",
         "_file",
         "_iterated",
+        "_len_cap",
+        "_stream",
         "_unpacker",
         "backwards",
+        "corruption",
         "header",
         "malformed",
         "path",
         "records",
+        "skipped_bytes",
         "truncated",
         "unknown_kinds",
     )
@@ -364,7 +379,12 @@ class RecordingReader:
     backwards: int
     """Yielded records whose recv_ns is smaller than the previous yielded record's."""
     truncated: bool
-    """The file ended inside an object, or held undecodable bytes after the header."""
+    """The file ended inside its last object (the recorder was stopped mid-write)."""
+    corruption: list[tuple[int, int]]
+    """Each invalid object before the end of the file: (byte offset, records read before
+    it). The reader resumes at the next valid record when it finds one (`skipped_bytes`)."""
+    skipped_bytes: int
+    """Bytes skipped over corruption (to the next valid record, or to the end)."""
 
     def __init__(self, path: str | os.PathLike[str], *, file: BinaryIO | None = None) -> None:
         """Open the file and read and validate the header; raise RecordingError if bad.
@@ -379,6 +399,12 @@ class RecordingReader:
         self.unknown_kinds = Counter()
         self.backwards = 0
         self.truncated = False
+        self.corruption = []
+        self.skipped_bytes = 0
+        self._fed = bytearray()  # bytes fed to the unpacker from offset _base on
+        self._base = 0
+        self._stream = 0  # the file offset where the current unpacker's feed starts
+        self._len_cap = _MIN_LEN_CAP
         self._iterated = False
         self._closed = True
         if file is not None:
@@ -417,16 +443,10 @@ class RecordingReader:
             size = os.fstat(self._file.fileno()).st_size
         except OSError as exc:
             raise RecordingError(self._open_problem(exc)) from None
-        cap = min(max(size, _MIN_LEN_CAP), _MAX_LEN_CAP)
+        self._len_cap = min(max(size, _MIN_LEN_CAP), _MAX_LEN_CAP)
         # Fed by hand rather than given the file: at the end of the file, feeding a sentinel
         # tells a clean end from one inside an object (see `_records`).
-        unpacker = msgpack.Unpacker(
-            raw=False,
-            strict_map_key=False,
-            max_buffer_size=_MAX_LEN_CAP,
-            max_array_len=cap,
-            max_map_len=cap,
-        )
+        unpacker = self._new_unpacker()
         self._unpacker = unpacker
         head = b""
         while True:
@@ -442,6 +462,7 @@ class RecordingReader:
                 raise self._fail("not a tradebot recording (the file ends inside the header)")
             if not head:
                 head = chunk[:512]
+            self._fed += chunk
             try:
                 unpacker.feed(chunk)
                 obj: object = unpacker.unpack()
@@ -460,6 +481,15 @@ class RecordingReader:
                     + (f": {detail})" if detail else ")")
                 ) from None
         return self._parse_header(obj, head)
+
+    def _new_unpacker(self) -> Any:
+        return msgpack.Unpacker(
+            raw=False,
+            strict_map_key=False,
+            max_buffer_size=_MAX_LEN_CAP,
+            max_array_len=self._len_cap,
+            max_map_len=self._len_cap,
+        )
 
     def _parse_header(self, obj: object, head: bytes) -> Header:
         if type(obj) is not dict:
@@ -533,91 +563,156 @@ class RecordingReader:
 
     def _records(self) -> Iterator[Record]:
         # The replay hot path: keep the per-record work to a few exact-type checks.
-        unpacker = self._unpacker
         read = self._file.read
         malformed = self.malformed
         unknown_kinds = self.unknown_kinds
         v2 = self.header.version >= 2
         prev_ns = _MIN_NS
         conn: Any = None
-        try:
-            while True:
-                for obj in unpacker:
-                    self.records += 1
-                    if type(obj) is not list:
-                        malformed["record_not_array"] += 1
-                        continue
-                    n = len(obj)
-                    if n == 3:
-                        recv_ns, kind, payload = obj
-                        conn = None
-                    elif n == 4 and v2:
-                        recv_ns, kind, payload, conn = obj
-                        if type(conn) is not int:
-                            malformed["conn_not_int"] += 1
+        while True:
+            unpacker = self._unpacker
+            tell = unpacker.tell
+            good_end = tell()  # the end of the last complete object, in this unpacker's feed
+            at_eof = False
+            try:
+                while True:
+                    for obj in unpacker:
+                        good_end = tell()
+                        self.records += 1
+                        if type(obj) is not list:
+                            malformed["record_not_array"] += 1
                             continue
-                    else:
-                        malformed["record_wrong_length"] += 1
-                        continue
-                    if type(recv_ns) is not int:
-                        malformed["recv_ns_not_int"] += 1
-                        continue
-                    if not 0 <= recv_ns <= _MAX_NS:
-                        malformed["recv_ns_out_of_range"] += 1
-                        continue
-                    if kind == "ws":
-                        if v2:
-                            if type(payload) is not str and type(payload) is not bytes:
-                                malformed["payload_not_frame"] += 1
+                        n = len(obj)
+                        if n == 3:
+                            recv_ns, kind, payload = obj
+                            conn = None
+                        elif n == 4 and v2:
+                            recv_ns, kind, payload, conn = obj
+                            if type(conn) is not int:
+                                malformed["conn_not_int"] += 1
                                 continue
-                        elif type(payload) is not dict and type(payload) is not str:
-                            malformed["payload_not_map"] += 1
+                        else:
+                            malformed["record_wrong_length"] += 1
                             continue
-                    elif kind == "rest":
-                        problem = _rest_problem(payload, v2)
-                        if problem is not None:
-                            malformed[problem] += 1
+                        if type(recv_ns) is not int:
+                            malformed["recv_ns_not_int"] += 1
                             continue
-                        if "method" not in payload:
-                            payload["method"] = "GET"
-                        if "params" not in payload:
-                            payload["params"] = {}
-                    elif kind == "conn":
-                        problem = _conn_problem(payload)
-                        if problem is not None:
-                            malformed[problem] += 1
+                        if not 0 <= recv_ns <= _MAX_NS:
+                            malformed["recv_ns_out_of_range"] += 1
                             continue
-                        if "reason" not in payload:
-                            payload["reason"] = ""
-                    elif type(kind) is str:
-                        unknown_kinds[kind] += 1
-                        continue
-                    else:
-                        malformed["kind_not_str"] += 1
-                        continue
-                    if recv_ns < prev_ns:
-                        self.backwards += 1
-                    prev_ns = recv_ns
-                    yield (recv_ns, kind, payload, conn)
-                chunk = read(_READ_SIZE)
-                if not chunk:
-                    break
-                unpacker.feed(chunk)
-        except _DECODE_ERRORS:
-            if self._closed:  # closed mid-iteration: the read failed, the data did not
+                        if kind == "ws":
+                            if v2:
+                                if type(payload) is not str and type(payload) is not bytes:
+                                    malformed["payload_not_frame"] += 1
+                                    continue
+                            elif type(payload) is not dict and type(payload) is not str:
+                                malformed["payload_not_map"] += 1
+                                continue
+                        elif kind == "rest":
+                            problem = _rest_problem(payload, v2)
+                            if problem is not None:
+                                malformed[problem] += 1
+                                continue
+                            if "method" not in payload:
+                                payload["method"] = "GET"
+                            if "params" not in payload:
+                                payload["params"] = {}
+                        elif kind == "conn":
+                            problem = _conn_problem(payload)
+                            if problem is not None:
+                                malformed[problem] += 1
+                                continue
+                            if "reason" not in payload:
+                                payload["reason"] = ""
+                        elif type(kind) is str:
+                            unknown_kinds[kind] += 1
+                            continue
+                        else:
+                            malformed["kind_not_str"] += 1
+                            continue
+                        if recv_ns < prev_ns:
+                            self.backwards += 1
+                        prev_ns = recv_ns
+                        yield (recv_ns, kind, payload, conn)
+                    chunk = read(_READ_SIZE)
+                    if not chunk:
+                        break
+                    self._keep_from(self._stream + good_end)
+                    self._fed += chunk
+                    unpacker.feed(chunk)
+            except _DECODE_ERRORS:
+                if self._closed:  # closed mid-iteration: the read failed, the data did not
+                    return
+            except OSError as exc:
+                if self._closed:
+                    return
+                raise RecordingError(self._open_problem(exc)) from None
+            else:
+                if _at_object_boundary(unpacker):
+                    return
+                at_eof = True
+            # An invalid object, or a file that ends inside one: resume at the next valid
+            # record if there is one (then this was corruption); a tail with none after the
+            # last good object is a record cut short (truncation).
+            bad_at = self._stream + good_end
+            if not self._resync(bad_at, None if prev_ns == _MIN_NS else prev_ns, v2, at_eof):
                 return
+
+    def _keep_from(self, offset: int) -> None:
+        """Drop the fed bytes before `offset` (they hold only complete objects)."""
+        del self._fed[: offset - self._base]
+        self._base = offset
+
+    def _resync(self, bad_at: int, prev_ns: int | None, v2: bool, at_eof: bool) -> bool:
+        """After an invalid object at `bad_at` (or, `at_eof`, a file ending inside one):
+        restart the unpacker at the next valid record and return True; when there is none,
+        record how the file ends and return False.
+
+        At the end of the file, a tail with no valid record in it is a record cut short
+        (truncation); one with a valid record after its start is corruption (a damaged
+        length prefix swallowed the records after it).
+        """
+        invalid = not at_eof
+        self._keep_from(bad_at)
+        tail = self._fed
+        while True:
+            at = find_record(tail, 1, prev_ns, v2, self._new_unpacker)
+            if at is not None or at_eof or len(tail) >= _RESYNC_LIMIT:
+                break
+            chunk = self._read()
+            if chunk:
+                tail += chunk
+            else:
+                at_eof = True
+        if at is None and not invalid:
             self.truncated = True
-            malformed["undecodable"] += 1
-            return
+            return False
+        self.corruption.append((bad_at, self.records))
+        self.malformed["undecodable"] += 1
+        if at is None:  # nothing to resume at: the rest of the file is skipped
+            skipped = len(tail)
+            while chunk := self._read():
+                skipped += len(chunk)
+            self.skipped_bytes += skipped
+            return False
+        self.skipped_bytes += at
+        del tail[:at]
+        self._base = self._stream = bad_at + at
+        self._unpacker = self._new_unpacker()
+        self._unpacker.feed(bytes(tail))
+        return True
+
+    def _read(self) -> bytes:
+        try:
+            return self._file.read(_READ_SIZE)
         except OSError as exc:
             if self._closed:
-                return
+                return b""
             raise RecordingError(self._open_problem(exc)) from None
-        self.truncated = not _at_object_boundary(unpacker)
 
     def tell(self) -> int:
         """Bytes of the file consumed so far (for progress reports)."""
-        return int(self._unpacker.tell())
+        return self._stream + int(self._unpacker.tell())
 
     def fileno(self) -> int:
         """The file descriptor of the open recording (for `os.fstat`, say)."""

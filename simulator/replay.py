@@ -66,6 +66,7 @@ def replay(
         for kind, n in reader.unknown_kinds.items():
             malformed[f"unknown_kind:{kind}"] += n
         truncated = reader.truncated
+        corruption = _corruption(reader)
         backwards = reader.backwards
         trading = engine.trading_report()  # Decimal money: still inside MONEY_CONTEXT
     wall_s = (perf_ns() - started) / 1e9
@@ -77,12 +78,31 @@ def replay(
         records=records,
         malformed=dict(malformed),
         truncated=truncated,
+        corruption=corruption,
         counters=counters,
         latency_ns=engine.latency_summary(),
         journal=journal,
         wall_s=wall_s,
         extra=trading,
     )
+
+
+def _corruption(reader: RecordingReader) -> dict[str, Any] | None:
+    """What the report says about invalid objects mid-file (None: there were none)."""
+    if not reader.corruption:
+        return None
+    offset, records = reader.corruption[0]
+    regions = len(reader.corruption)
+    where = f"an invalid object at byte {offset:,} after {records:,} records"
+    if regions > 1:
+        where += f" (and {regions - 1:,} more damaged places)"
+    return {
+        "offset": offset,
+        "records_before": records,
+        "regions": regions,
+        "skipped_bytes": reader.skipped_bytes,
+        "message": f"{where}; {reader.skipped_bytes:,} bytes skipped",
+    }
 
 
 def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:

@@ -160,6 +160,53 @@ def test_the_report_is_written_atomically(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "r.json"]  # no temp file
 
 
+# --- 13.6: corruption is not truncation -------------------------------------------------------
+
+
+def _record_offsets(path: Path) -> list[int]:
+    """The byte offset at which each object of the file ends (the header's first)."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(path.read_bytes())
+    ends = []
+    for _ in unpacker:
+        ends.append(unpacker.tell())
+    return ends
+
+
+def test_a_bad_byte_mid_file_is_corruption_reported_and_exits_non_zero(
+    tmp_path: Path, small: Path
+) -> None:
+    data = small.read_bytes()
+    ends = _record_offsets(small)
+    bad_at = ends[500]  # after 500 records
+    rec = tmp_path / "bad.msgpack"
+    rec.write_bytes(data[:bad_at] + b"\xc1\xc1\xc1" + data[bad_at:])
+    out = tmp_path / "r.json"
+    result = run_cli(["replay", str(rec), "--report-json", str(out)], tmp_path)
+    assert result.exit_code == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error == (
+        f"Error: {rec} is corrupt: an invalid object at byte {bad_at:,} after 500 records;"
+        " 3 bytes skipped; the run is marked failed"
+    )
+    assert "warning" not in result.stderr  # not called a truncation
+    report = json.loads(out.read_text())
+    assert report["corrupt"] is True and report["truncated"] is False
+    assert report["corruption"]["offset"] == bad_at
+    assert report["corruption"]["skipped_bytes"] == 3
+    assert report["messages"] == len(ends) - 1  # resynchronised: every record read
+    assert "CORRUPT" in result.stdout
+    (run,) = read_runs(tmp_path / "data" / "tradebot.sqlite")
+    assert run.status == "failed"
+    clean = replay(small)
+    assert report["digest"] != clean["digest"]
+
+
+def test_a_clean_file_keeps_its_digest_without_corruption_keys(small: Path) -> None:
+    report = replay(small)
+    assert report["corrupt"] is False and "corruption" not in report
+
+
 # --- 13.7: files as users pass them ----------------------------------------------------------
 
 

@@ -699,39 +699,96 @@ def test_truncating_at_every_offset_yields_a_prefix(tmp_path: Path, version: int
         assert not reader.malformed, cut
 
 
-def test_undecodable_bytes_after_the_header_stop_the_iteration(
+def test_an_invalid_byte_mid_file_is_corruption_and_the_reader_resumes_after_it(
     tmp_path: Path, version: int
 ) -> None:
     SAMPLE = SAMPLES[version]
-    data, _ = _recording_bytes(SAMPLE[:2], version)
+    data, ends = _recording_bytes(SAMPLE, version)
+    bad_at = ends[3]  # after three records (ends[0] is the header's end)
     path = tmp_path / "x.msgpack"
-    path.write_bytes(data + b"\xc1" + pack([T0 + 30, "ws", ws_payload(version, {})]))
+    path.write_bytes(data[:bad_at] + b"\xc1" + data[bad_at:])
     reader, records = read_all(path)
-    assert records == SAMPLE[:2]
-    assert reader.truncated
+    assert records == SAMPLE  # every record, the invalid byte skipped
+    assert reader.corruption == [(bad_at, 3)]
+    assert reader.skipped_bytes == 1
+    assert not reader.truncated
     assert reader.malformed == {"undecodable": 1}
+    assert reader.tell() >= len(data) + 1
 
 
 @pytest.mark.parametrize(
     "garbage",
     [
+        b"\xc1",  # a byte MessagePack never uses
         b"\xa3\xff\xfe\xfd",  # a str that is not UTF-8
         b"\x81\x91\x01\x02",  # a map keyed by an array
         b"\xd4\xff\x01",  # a timestamp ext of an impossible length
         b"\xdd\xff\xff\xff\xff",  # an array claiming 4 G elements
+        b"\xdb\x7f\xff\xff\xff",  # a str longer than the unpacker takes (and the file)
+        b"\xc6\x00\x00\x10\x00",  # a bin claiming 4 KiB, swallowing the records after it
     ],
 )
-def test_other_undecodable_data_after_the_header_is_counted(
+def test_corruption_mid_file_is_not_truncation(
+    tmp_path: Path, version: int, garbage: bytes
+) -> None:
+    SAMPLE = SAMPLES[version]
+    data, ends = _recording_bytes(SAMPLE, version)
+    bad_at = ends[2]
+    path = tmp_path / "x.msgpack"
+    path.write_bytes(data[:bad_at] + garbage + data[bad_at:])
+    reader, records = read_all(path)
+    assert not reader.truncated
+    assert reader.corruption == [(bad_at, 2)]
+    assert reader.malformed["undecodable"] == 1
+    # Resumed at the next record after the garbage: none lost, none invented.
+    assert records == SAMPLE
+    assert reader.skipped_bytes == len(garbage)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\xc1", b"\xa3\xff\xfe\xfd", b"\x81\x91\x01\x02", b"\xd4\xff\x01", b"\xdd\xff\xff\xff\xff"],
+)
+def test_an_invalid_last_object_is_corruption_with_nothing_to_resume_at(
     tmp_path: Path, version: int, garbage: bytes
 ) -> None:
     good = ws_payload(version, {})
     path = write_raw(tmp_path / "x.msgpack", good_header(version=version), [T0, "ws", good])
+    size = path.stat().st_size
     with path.open("ab") as file:
         file.write(garbage)
     reader, records = read_all(path)
     assert records == [(T0, "ws", good)]
+    assert not reader.truncated
+    assert reader.corruption == [(size, 1)]
+    assert reader.skipped_bytes == len(garbage)
+    assert reader.malformed == {"undecodable": 1}
+
+
+def test_two_damaged_places_are_both_counted(tmp_path: Path, version: int) -> None:
+    SAMPLE = SAMPLES[version]
+    data, ends = _recording_bytes(SAMPLE, version)
+    path = tmp_path / "x.msgpack"
+    damaged = data[: ends[2]] + b"\xc1" + data[ends[2] : ends[4]] + b"\xc1\xc1" + data[ends[4] :]
+    path.write_bytes(damaged)
+    reader, records = read_all(path)
+    assert records == SAMPLE
+    assert reader.corruption == [(ends[2], 2), (ends[4] + 1, 4)]
+    assert reader.skipped_bytes == 3
+    assert reader.malformed == {"undecodable": 2}
+
+
+def test_a_truncated_tail_after_corruption_is_still_truncation(
+    tmp_path: Path, version: int
+) -> None:
+    SAMPLE = SAMPLES[version]
+    data, ends = _recording_bytes(SAMPLE, version)
+    path = tmp_path / "x.msgpack"
+    path.write_bytes(data[: ends[2]] + b"\xc1" + data[ends[2] : -3])
+    reader, records = read_all(path)
+    assert records == SAMPLE[:-1]
+    assert reader.corruption == [(ends[2], 2)]
     assert reader.truncated
-    assert set(reader.malformed) <= {"undecodable"}
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -751,9 +808,28 @@ def test_garbage_after_the_header_never_raises(
             yielded += 1
     skipped = sum(reader.malformed.values()) - reader.malformed["undecodable"]
     assert reader.records == yielded + skipped + sum(reader.unknown_kinds.values())
-    assert reader.malformed["undecodable"] <= 1
-    if reader.malformed["undecodable"]:
-        assert reader.truncated
+    assert reader.malformed["undecodable"] == len(reader.corruption)
+    assert reader.skipped_bytes <= len(garbage)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), version=st.sampled_from([1, 2]))
+def test_a_corrupt_stretch_mid_file_never_loses_the_records_after_it(
+    tmp_path: Path, data: st.DataObject, version: int
+) -> None:
+    SAMPLE = SAMPLES[version]
+    raw, ends = _recording_bytes(SAMPLE, version)
+    i = data.draw(st.integers(1, len(SAMPLE) - 1), label="after record")
+    garbage = data.draw(st.binary(min_size=1, max_size=40), label="garbage")
+    path = tmp_path / "x.msgpack"
+    path.write_bytes(raw[: ends[i]] + garbage + raw[ends[i] :])
+    with RecordingReader(path) as reader:
+        records = [r if r[3] is not None else r[:3] for r in reader]
+    # The records before the garbage come through; the records after it too, unless the
+    # garbage decodes into objects that swallow them: then the reader says so (corruption,
+    # truncation, or objects counted as malformed), never losing records silently.
+    assert records[:i] == SAMPLE[:i]
+    assert records[-1] == SAMPLE[-1] or reader.corruption or reader.truncated or reader.malformed
 
 
 # --- reader lifecycle --------------------------------------------------------------------

@@ -30,6 +30,7 @@ CONTRACT_KEYS: dict[str, Any] = {
     "messages_by_topic": dict,
     "malformed": dict,
     "truncated": bool,
+    "corrupt": bool,
     "sequence_gaps": int,
     "book_resyncs": int,
     "stale_periods": int,
@@ -73,6 +74,7 @@ def test_sample_replay_report_follows_the_contract(tmp_path: Path) -> None:
     assert report["recording"] == str(SAMPLE)
     assert re.fullmatch(r"[0-9a-f]{64}", report["digest"])
     assert report["truncated"] is False
+    assert report["corrupt"] is False and "corruption" not in report
     # What the sample was generated to contain (see README).
     assert report["messages"] == 24_294
     assert report["listings"] == ["KNAUSDTM"]

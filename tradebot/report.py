@@ -46,12 +46,14 @@ def build_report(
     malformed: dict[str, int],
     truncated: bool,
     counters: dict[str, Any],
+    corruption: dict[str, Any] | None = None,
     latency_ns: dict[str, Any],
     journal: Journal,
     wall_s: float,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report dict, digest included. `counters` comes from `Engine.counters()`."""
+    """The report dict, digest included. `counters` comes from `Engine.counters()`;
+    `corruption` describes invalid objects mid-file (`corrupt: true` beside `truncated`)."""
     report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
         "recording": recording,
@@ -59,6 +61,7 @@ def build_report(
         "messages_by_topic": counters["messages_by_topic"],
         "malformed": dict(sorted(malformed.items())),
         "truncated": truncated,
+        "corrupt": corruption is not None,
         "sequence_gaps": counters["sequence_gaps"],
         "book_resyncs": counters["book_resyncs"],
         "stale_periods": counters["stale_periods"],
@@ -70,7 +73,12 @@ def build_report(
     if extra:
         for key, value in extra.items():
             report.setdefault(key, value)
+    if corruption is not None:
+        report["corruption"] = corruption
     derived = {k: v for k, v in report.items() if k not in MACHINE_KEYS}
+    if corruption is None:
+        # A clean file's digest stays what it was before `corrupt` existed.
+        del derived["corrupt"]
     report["digest"] = journal.digest(canonical_json(derived))
     report["wall_s"] = round(wall_s, 6)
     report["messages_per_s"] = round(records / wall_s, 1) if wall_s > 0 else 0.0
@@ -90,7 +98,8 @@ def render_summary(report: dict[str, Any]) -> str:
     """A short human summary of a report, a few lines."""
     lines = [
         f"recording    {report['recording']}"
-        + ("  (TRUNCATED: the file ends inside a record)" if report["truncated"] else ""),
+        + ("  (TRUNCATED: the file ends inside a record)" if report["truncated"] else "")
+        + ("  (CORRUPT: " + report["corruption"]["message"] + ")" if report.get("corrupt") else ""),
         f"messages     {report['messages']:,} in {report['wall_s']:.2f} s"
         f" ({report['messages_per_s']:,.0f}/s)",
         f"by topic     {_counts(report['messages_by_topic'])}",
