@@ -226,7 +226,13 @@ def _corrupt_message(report: dict[str, Any]) -> str:
 @main.command()
 @db_option
 @click.option("--run", "run_id", type=int, help="Run id (default: the latest run).")
-def report(db: Path | None, run_id: int | None) -> None:
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also draw equity, drawdown, entries and exits to FILE.png (needs tradebot[plot]).",
+)
+def report(db: Path | None, run_id: int | None, plot_path: Path | None) -> None:
     """Show a run's trades, PnL, fees, drawdown and win rate from the audit database."""
     from tradebot.report_view import render_report
     from tradebot.store import default_db_path
@@ -235,6 +241,18 @@ def report(db: Path | None, run_id: int | None) -> None:
         click.echo(render_report(db if db is not None else default_db_path(), run_id))
     except TradebotError as exc:
         raise _fail(exc) from None
+    if plot_path is not None:
+        _report_plot(db if db is not None else default_db_path(), run_id, plot_path)
+
+
+def _report_plot(db: Path, run_id: int | None, plot_path: Path) -> None:
+    from tradebot.plot import plot_run
+
+    try:
+        plot_run(db, run_id, plot_path)
+    except TradebotError as exc:
+        raise _fail(exc) from None
+    click.echo(f"plot         {plot_path}")
 
 
 def _write_json(path: Path, report: dict[str, Any]) -> None:
@@ -276,3 +294,118 @@ def synth(out: Path, symbols: int, minutes: float, seed: int, rate: float) -> No
 def show_config(config_path: Path | None, overrides: tuple[str, ...]) -> None:
     """Print the effective configuration as TOML."""
     click.echo(to_toml(_load(config_path, overrides)), nl=False)
+
+
+@main.command()
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--grid",
+    "grid_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML file: section.key = [values to try].",
+)
+@config_option
+@set_option
+@click.option("--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    help="Worker processes of the local cluster (default: the machine's cores).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("sweep-out"),
+    show_default=True,
+    help="Directory for the reports, configs and summary.csv; jobs done there are skipped.",
+)
+@click.option("--sort", "metric", default="pnl", show_default=True, help="Sort metric.")
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 10),
+    default=1,
+    show_default=True,
+    help="Dask retries of a job that raises.",
+)
+@click.option("--plot", is_flag=True, help="Draw the metric over the grid to OUT/sweep.png.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+)
+def sweep(
+    recordings: tuple[str, ...],
+    grid_path: Path,
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    scheduler: str | None,
+    workers: int | None,
+    out: Path,
+    metric: str,
+    retries: int,
+    plot: bool,
+    progress: bool | None,
+) -> None:
+    """Replay every RECORDING under every point of the --grid, as jobs on Dask.
+
+    Without --scheduler a local cluster runs them; with it, the cluster at ADDR does, and
+    its workers must see the recordings at the same paths. Exits 1 if a job failed, 130
+    when interrupted (what finished is written; rerun with the same --out to go on).
+    """
+    from tradebot import sweep as sw
+
+    if metric not in sw.METRICS:
+        raise click.ClickException(
+            f"--sort: expected one of {', '.join(sw.METRICS)}, got {metric!r}"
+        )
+    if scheduler is not None and workers is not None:
+        raise click.ClickException("--workers sizes the local cluster; drop it with --scheduler")
+    try:
+        grid = sw.load_grid(grid_path)
+        jobs = sw.plan_jobs(recordings, grid, config_path, overrides)
+        sw.check_out_dir(out, [*recordings, grid_path, *([config_path] if config_path else [])])
+        with sw.start_client(scheduler, workers) as client:
+            link = sw.dashboard_link(client)
+            if link:
+                click.echo(f"dashboard    {link}", err=True)
+            run = _sweep_run(sw, client, jobs, out, retries, progress)
+    except TradebotError as exc:
+        raise _fail(exc) from None
+    columns = sw.table_columns(grid.keys)
+    rows = sw.sort_rows(sw.result_rows(run.results), metric)
+    sw.write_csv(out / sw.SUMMARY_CSV, rows, columns)
+    click.echo(sw.render_table(rows, columns))
+    counts = {
+        s: sum(1 for r in run.results if r.status.startswith(s))
+        for s in ("done", "failed", "cancelled")
+    }
+    skipped = sum(1 for r in run.results if r.skipped)
+    click.echo(
+        f"jobs         {len(jobs)}: {counts['done']} done ({skipped} from an earlier run),"
+        f" {counts['failed']} failed, {counts['cancelled']} cancelled; {out / sw.SUMMARY_CSV}"
+    )
+    if plot:
+        from tradebot.plot import plot_sweep
+
+        try:
+            plot_sweep(rows, grid.keys, metric, sw.METRICS[metric][0], out / "sweep.png")
+        except TradebotError as exc:
+            raise _fail(exc) from None
+        click.echo(f"plot         {out / 'sweep.png'}")
+    if run.interrupted:
+        click.echo("interrupted: rerun with the same --out to run the rest", err=True)
+        sys.exit(130)
+    if counts["failed"]:
+        sys.exit(1)
+
+
+def _sweep_run(
+    sw: Any, client: Any, jobs: list[Any], out: Path, retries: int, progress: bool | None
+) -> Any:
+    """Run the jobs with a progress bar over them on a terminal."""
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return sw.run_jobs(client, jobs, out, retries=retries)
+    with click.progressbar(length=len(jobs), label="jobs", file=sys.stderr, width=40) as bar:
+        done = sum(1 for j in jobs if sw.load_done(out, j) is not None)
+        bar.update(done)
+        return sw.run_jobs(client, jobs, out, retries=retries, on_result=lambda _r: bar.update(1))
