@@ -175,6 +175,8 @@ def plot_run(db: str | os.PathLike[str], run_id: int | None, out: Path) -> None:
     if not chosen:
         raise StoreError(f"audit database {os.fspath(db)} has no run {run_id}")
     run = chosen[-1]
+    if not out.parent.is_dir():
+        raise PlotError(f"{out}: cannot write the picture (no directory {out.parent})")
     fig = _figure(RUN_SIZE_PX)  # before reading: a missing matplotlib fails fast
     rows = read_audit(db, run.run_id, ("fill", "funding", "position_open", "position_close"))
     start = _start_equity(run.config)

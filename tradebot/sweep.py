@@ -30,6 +30,7 @@ import json
 import math
 import os
 import tomllib
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -345,7 +346,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def start_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def start_client(
+    scheduler: str | None, workers: int | None, *, timeout: str = "10s"
+) -> Iterator[Any]:
     """A Dask client: of the cluster at `scheduler`, else of a new LocalCluster with
     `workers` single-threaded worker processes (default: the machine's cores)."""
     import logging
@@ -357,7 +360,7 @@ def start_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
 
     if scheduler is not None:
         try:
-            client = dd.Client(scheduler, timeout="10s")
+            client = dd.Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as exc:
             raise SweepError(
                 f"--scheduler {scheduler}: cannot connect ({_one_line(exc)})"
@@ -377,7 +380,7 @@ def start_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # a failed job is reported in the table, once
         )
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -428,7 +431,7 @@ def run_jobs(
             runner,
             result.job.recording,
             result.job.config,
-            key=f"replay-{result.job.name}",
+            key=f"replay-{result.job.name}-{uuid.uuid4().hex[:8]}",  # a rerun is a new task
             retries=retries,
             pure=False,
         )
