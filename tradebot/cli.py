@@ -372,7 +372,10 @@ def sweep(
         raise _fail(exc) from None
     columns = sw.table_columns(grid.keys)
     rows = sw.sort_rows(sw.result_rows(run.results), metric)
-    sw.write_csv(out / sw.SUMMARY_CSV, rows, columns)
+    try:
+        sw.write_csv(out / sw.SUMMARY_CSV, rows, columns)
+    except TradebotError as exc:
+        raise _fail(exc) from None
     click.echo(sw.render_table(rows, columns))
     counts = {
         s: sum(1 for r in run.results if r.status.startswith(s))

@@ -276,8 +276,11 @@ def check_out_dir(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SweepError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def load_done(out: Path, job: Job) -> dict[str, Any] | None:
@@ -422,25 +425,28 @@ def run_jobs(
 
     results = [JobResult(job) for job in jobs]
     futures: dict[Any, JobResult] = {}
-    for result in results:
-        done = load_done(out, result.job)
-        if done is not None:
-            result.report, result.skipped = done, True
-            continue
-        future = client.submit(
-            runner,
-            result.job.recording,
-            result.job.config,
-            key=f"replay-{result.job.name}-{uuid.uuid4().hex[:8]}",  # a rerun is a new task
-            retries=retries,
-            pure=False,
-        )
-        futures[future] = result
     try:
+        for result in results:
+            done = load_done(out, result.job)
+            if done is not None:
+                result.report, result.skipped = done, True
+                continue
+            future = client.submit(
+                runner,
+                result.job.recording,
+                result.job.config,
+                key=f"replay-{result.job.name}-{uuid.uuid4().hex[:8]}",  # a rerun: a new task
+                retries=retries,
+                pure=False,
+            )
+            futures[future] = result
         for future in as_completed(list(futures)):
             result = futures[future]
-            exc = future.exception()
-            if exc is None:
+            exc = future.exception() if future.status != "cancelled" else None
+            if future.status == "cancelled":
+                result.error = "cancelled by the scheduler"
+                save_error(out, result.job, result.error)
+            elif exc is None:
                 result.report = save_report(out, result.job, future.result())
             else:
                 result.error = _one_line(exc)
@@ -532,9 +538,12 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """The summary as CSV: full digests, raw numbers (fractions, USDT)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_cell(c, row.get(c), short=False) for c in columns])
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_cell(c, row.get(c), short=False) for c in columns])
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SweepError(f"{path}: cannot write ({exc.strerror})") from None
