@@ -315,6 +315,10 @@ def dying_runner(recording: str, config: Config) -> dict[str, Any]:
     return sw.replay_job(recording, config)
 
 
+def sigint_ignored() -> bool:
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
 def test_retries_reach_dask(tmp_path: Path, client: Any, short_rec: Path) -> None:
     rec = tmp_path / "r.msgpack"
     shutil.copyfile(short_rec, rec)
@@ -339,6 +343,8 @@ def test_killed_worker_job_is_rescheduled(tmp_path: Path, client: Any, short_rec
     run = sw.run_jobs(client, jobs[:1], out, retries=0, runner=dying_runner)
     assert Path(str(rec) + ".died").exists()  # a worker really died
     assert run.results[0].status == "done"
+    client.wait_for_workers(2, timeout=30)  # the nanny restarted it
+    assert set(client.run(sigint_ignored).values()) == {True}  # Ctrl-C is still ours alone
     (tmp_path / "plain").mkdir()
     plain = sw.run_jobs(client, jobs, tmp_path / "plain")
     assert plain.results[0].report is not None and run.results[0].report is not None

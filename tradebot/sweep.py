@@ -32,10 +32,12 @@ import os
 import tomllib
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+import distributed
 
 from tradebot.config import Config, load_config, to_toml
 from tradebot.errors import ConfigError, TradebotError
@@ -389,9 +391,22 @@ def start_client(
         signal.signal(signal.SIGINT, previous)
     try:
         with dd.Client(cluster) as client:
+            client.register_plugin(_IgnoreSigint())  # restarted workers too
             yield client
     finally:
         cluster.close()
+
+
+class _IgnoreSigint(distributed.WorkerPlugin):
+    """Local workers leave Ctrl-C to the sweep process, even after a restart."""
+
+    name = "tradebot-ignore-sigint"
+
+    def setup(self, worker: Any) -> None:
+        import signal
+
+        with suppress(ValueError):  # not the main thread: nothing to do
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def dashboard_link(client: Any) -> str | None:
