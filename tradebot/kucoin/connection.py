@@ -47,6 +47,7 @@ __all__ = [
     "Rejected",
     "Session",
     "Welcome",
+    "check_topics",
     "plan_connections",
     "topic_size",
 ]
@@ -113,6 +114,18 @@ def topic_size(topic: str) -> int:
     """How many of a connection's topics `topic` uses: one per symbol it names."""
     _, _, symbols = topic.partition(":")
     return symbols.count(",") + 1 if symbols else 1
+
+
+def check_topics(topics: Iterable[str], max_topics: int = 100) -> None:
+    """ValueError unless every topic is one we can subscribe and together they fit."""
+    names = list(dict.fromkeys(topics))
+    for topic in names:
+        build_subscribe("check", topic)
+    used = sum(topic_size(topic) for topic in names)
+    if used > max_topics:
+        raise ValueError(
+            f"{used} topics do not fit one connection of {max_topics}; shard with plan_connections"
+        )
 
 
 def plan_connections(
