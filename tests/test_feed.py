@@ -24,7 +24,7 @@ import trio_websocket
 from tradebot.kucoin import topics as t
 from tradebot.kucoin.backoff import Backoff
 from tradebot.kucoin.connection import Limits
-from tradebot.kucoin.feed import Feed, FeedItem
+from tradebot.kucoin.feed import DialGate, Feed, FeedItem
 from tradebot.kucoin.rest import RestClient
 
 TICKERS = t.topic(t.TICKER_V2, ["A", "B"])
@@ -46,6 +46,7 @@ class Exchange:
         self.port = 0
         self.bullets = 0
         self.paths: list[str] = []
+        self.attempt_times: list[float] = []
         self.received: list[list[tuple[float, dict[str, Any]]]] = []
 
     def transport(self) -> httpx.MockTransport:
@@ -66,6 +67,7 @@ class Exchange:
 
     async def handler(self, request: trio_websocket.WebSocketRequest) -> None:
         index = len(self.paths)
+        self.attempt_times.append(trio.current_time())
         mode = self.plan[index] if index < len(self.plan) else "normal"
         self.paths.append(request.path)
         if mode == "reject":
@@ -125,7 +127,12 @@ class Exchange:
 
 
 async def run(
-    exchange: Exchange, topics: list[str], until: Any, *, seconds: float = 600.0
+    exchange: Exchange,
+    topics: list[str],
+    until: Any,
+    *,
+    seconds: float = 600.0,
+    gate: DialGate | None = None,
 ) -> tuple[list[FeedItem], Feed]:
     """Run a feed against `exchange` until `until(items, feed)` holds; every item it made."""
     items: list[FeedItem] = []
@@ -138,6 +145,7 @@ async def run(
         send,
         backoff=Backoff(base=1.0, cap=8.0, healthy_after=30.0, rng=random.Random(2)),
         limits=Limits(freshness=5.0),
+        dial_gate=gate,
         rng=random.Random(3),
         wall_ns=wall.__next__,
     )
@@ -254,3 +262,12 @@ async def test_subscriptions_can_change_while_running(net_clock: Any) -> None:
         feed.subscribe([t.topic(t.LEVEL2, [f"S{i}" for i in range(99)])])
     feed.unsubscribe([extra])
     assert list(feed.topics) == [TICKERS]
+
+
+async def test_the_dial_gate_spaces_connection_opens(net_clock: Any) -> None:
+    exchange = Exchange(*["reject"] * 6)
+    gate = DialGate(per_window=3, window=60.0)
+    await run(exchange, [TICKERS], lambda items, _: len(conn_records(items)) >= 6, gate=gate)
+    stamps = exchange.attempt_times
+    assert len(stamps) == 6 and stamps[3] - stamps[0] >= 60.0
+    assert gate.opened == 6

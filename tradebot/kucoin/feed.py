@@ -10,7 +10,8 @@ arrived, as `(recv_ns, "ws", frame, conn)`; the connection's life as `(recv_ns, 
 the wall clock (`time.time_ns`) when the frame was read; `conn` an int unique per process
 when the `conn_ids` counter is shared by every feed.
 
-After a drop the feed waits per its `Backoff` (capped, jittered, reset after a healthy
+Every feed given the same `DialGate` shares one budget for opening connections (KuCoin allows
+30 a minute). After a drop the feed waits per its `Backoff` (capped, jittered, reset after a healthy
 period; it never gives up), takes a fresh token and subscribes its full topic set again.
 Topics the server rejected are dropped from the set and kept in `rejected`.
 
@@ -46,8 +47,9 @@ from tradebot.kucoin.connection import (
     check_topics,
 )
 from tradebot.kucoin.rest import InstanceServer, RestClient, check_url, parse_bullet
+from tradebot.kucoin.window import SlidingWindow
 
-__all__ = ["BULLET_PUBLIC", "Feed", "FeedItem", "run_feed"]
+__all__ = ["BULLET_PUBLIC", "DialGate", "Feed", "FeedItem", "run_feed"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,24 @@ _NETWORK_ERRORS = (
 )
 
 
+class DialGate:
+    """At most `per_window` new connections in any `window` seconds, shared by every feed
+    given it (KuCoin: 30 per minute). Waiters are served first come, first served."""
+
+    def __init__(self, per_window: int = 30, window: float = 60.0) -> None:
+        self._window = SlidingWindow(per_window, window)
+        self._lock = trio.Lock()
+        self.opened = 0
+
+    async def wait(self) -> None:
+        """Wait for a slot and take it; cancelled while waiting, none is taken."""
+        async with self._lock:
+            while (delay := self._window.wait(trio.current_time())) > 0:
+                await trio.sleep(delay)
+            self._window.spend(trio.current_time())
+            self.opened += 1
+
+
 class Feed:
     """One feed: one socket at a time, carrying `topics` (at most `limits.max_topics`)."""
 
@@ -74,6 +94,7 @@ class Feed:
         out: trio.MemorySendChannel[FeedItem],
         *,
         conn_ids: Iterator[int] | None = None,
+        dial_gate: DialGate | None = None,
         backoff: Backoff | None = None,
         limits: Limits | None = None,
         connect_timeout: float = 10.0,
@@ -85,6 +106,7 @@ class Feed:
         self.topics: dict[str, None] = dict.fromkeys(topics)
         self.out = out
         self.conn_ids = conn_ids if conn_ids is not None else itertools.count(1)
+        self.dial_gate = dial_gate if dial_gate is not None else DialGate()
         self.backoff = backoff if backoff is not None else Backoff()
         self.limits = limits or Limits()
         self.connect_timeout = connect_timeout
@@ -192,6 +214,7 @@ class Feed:
 
     async def _dial_plan(self) -> tuple[InstanceServer, str, str]:
         self.session = None
+        await self.dial_gate.wait()
         bullet = parse_bullet(await self.rest.post(BULLET_PUBLIC))
         server = bullet.servers[self.rng.randrange(len(bullet.servers))]
         endpoint = check_url(server.endpoint, option="bullet endpoint", secure="wss")
