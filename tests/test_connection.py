@@ -13,6 +13,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.test_layering import FORBIDDEN_MODULES, ROOT, _imports
 from tradebot.kucoin import topics as t
 from tradebot.kucoin.connection import (
     Acked,
@@ -41,6 +42,12 @@ def welcomed(**limits: Any) -> Session:
     s = session(**limits)
     assert s.receive(0.0, WELCOME) == Welcome()
     return s
+
+
+@pytest.mark.parametrize("module", ["connection.py", "window.py", "breaker.py", "backoff.py"])
+def test_the_session_pieces_do_no_io_and_read_no_clock(module: str) -> None:
+    allowed = {"random"} if module == "backoff.py" else set()  # an injectable seeded source
+    assert not (_imports(ROOT / "kucoin" / module) & (FORBIDDEN_MODULES - allowed))
 
 
 def test_nothing_is_sent_before_welcome_and_no_welcome_is_death() -> None:

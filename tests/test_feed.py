@@ -133,6 +133,7 @@ async def run(
     *,
     seconds: float = 600.0,
     gate: DialGate | None = None,
+    start: bool = False,
 ) -> tuple[list[FeedItem], Feed]:
     """Run a feed against `exchange` until `until(items, feed)` holds; every item it made."""
     items: list[FeedItem] = []
@@ -155,7 +156,11 @@ async def run(
                 trio_websocket.serve_websocket, exchange.handler, "127.0.0.1", 0, None
             )
             exchange.port = server.port
-            nursery.start_soon(feed.run)
+            if start:  # returns at the first welcome, the feed really up
+                await nursery.start(feed.run)
+                assert feed.session is not None and feed.session.welcomed_at is not None
+            else:
+                nursery.start_soon(feed.run)
             async for item in recv:
                 items.append(item)
                 if until(items, feed):
@@ -174,7 +179,9 @@ def data_frames(items: list[FeedItem], conn: int | None = None) -> list[str]:
 
 async def test_frames_arrive_raw_with_receive_time_and_conn_id(net_clock: Any) -> None:
     exchange = Exchange()
-    items, feed = await run(exchange, [TICKERS], lambda items, _: len(data_frames(items)) >= 40)
+    items, feed = await run(
+        exchange, [TICKERS], lambda items, _: len(data_frames(items)) >= 40, start=True
+    )
     assert conn_records(items)[0] == ("open", 1, "")
     ws = [(ns, p, c) for ns, kind, p, c in items if kind == "ws"]
     assert json.loads(ws[0][1])["type"] == "welcome"
@@ -271,3 +278,13 @@ async def test_the_dial_gate_spaces_connection_opens(net_clock: Any) -> None:
     stamps = exchange.attempt_times
     assert len(stamps) == 6 and stamps[3] - stamps[0] >= 60.0
     assert gate.opened == 6
+
+
+async def test_a_closed_output_channel_ends_the_feed(net_clock: Any) -> None:
+    exchange = Exchange()
+    send, recv = trio.open_memory_channel[FeedItem](0)
+    rest = RestClient("http://127.0.0.1:1", transport=exchange.transport())
+    feed = Feed(rest, [TICKERS], send)
+    await recv.aclose()
+    with pytest.raises(trio.BrokenResourceError):
+        await feed.run()

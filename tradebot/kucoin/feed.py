@@ -10,15 +10,18 @@ arrived, as `(recv_ns, "ws", frame, conn)`; the connection's life as `(recv_ns, 
 the wall clock (`time.time_ns`) when the frame was read; `conn` an int unique per process
 when the `conn_ids` counter is shared by every feed.
 
-Every feed given the same `DialGate` shares one budget for opening connections (KuCoin allows
-30 a minute). After a drop the feed waits per its `Backoff` (capped, jittered, reset after a healthy
-period; it never gives up), takes a fresh token and subscribes its full topic set again.
+Every feed given the same `DialGate` shares one budget for opening connections (KuCoin
+allows 30 a minute). After a drop the feed waits per its `Backoff` (capped, jittered, reset
+after a healthy period; it never gives up), takes a fresh token and subscribes its full topic
+set again.
 Topics the server rejected are dropped from the set and kept in `rejected`.
 
-If `out` is full the reader waits: memory stays bounded, and a connection whose frames the
-engine cannot take for longer than the freshness limit is judged dead and reopened.
+If `out` is closed by its receiver the feed ends with `trio.BrokenResourceError` (you closed
+it; nothing broke). If `out` is full the reader waits: memory stays bounded, and a connection
+whose frames the engine cannot take for longer than the freshness limit is judged dead and
+reopened.
 
-Cancellation is the only way out: it closes the socket (bounded by `close_timeout`); frames
+Cancellation is the normal way out: it closes the socket (bounded by `close_timeout`); frames
 already in `out` stay there.
 """
 
@@ -61,7 +64,6 @@ _NETWORK_ERRORS = (
     trio_websocket.HandshakeError,
     trio_websocket.ConnectionClosed,
     OSError,
-    trio.BrokenResourceError,
     trio.TooSlowError,
 )
 
