@@ -471,8 +471,8 @@ def _plain_reads(book: OrderBook, bps: float, n: int) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("levels", [1, 7, 300, 1_999, 2_500, 6_000])
 def test_depth_reads_match_a_plain_walk(levels: int) -> None:
-    # Large books span several of SortedDict's internal sublists (the slow path), small ones
-    # a single one (the fast path); both must give the same floats as a plain walk.
+    # From one level to books far deeper than any live one: the bisect bounds and the
+    # best-first walks must give the same floats as a plain walk over `levels`.
     mid = 50_000.0
     bids = [(mid - 0.5 - 0.1 * i, 0.001 * ((i * 7919) % 1000 + 1)) for i in range(levels)]
     asks = [(mid + 0.5 + 0.1 * i, 0.001 * ((i * 104729) % 1000 + 1)) for i in range(levels)]
@@ -481,8 +481,7 @@ def test_depth_reads_match_a_plain_walk(levels: int) -> None:
         for n in (0, 1, 5, 50, 1_000, 10**6):
             reads = (book.depth_within_bps(bps), book.notional_within_bps(bps), book.imbalance(n))
             assert reads == _plain_reads(book, bps, n)
-    # A NaN band compares false everywhere: irange(minimum=nan) walks every level, and so
-    # does the fast path.
+    # A NaN band compares false everywhere, so every level counts (as it always did).
     everything = _plain_reads(book, float("inf"), 0)
     assert book.depth_within_bps(float("nan")) == everything[0]
     assert book.notional_within_bps(float("nan")) == everything[1]

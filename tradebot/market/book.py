@@ -42,37 +42,41 @@ Rejected alternatives
 * Keeping the old book around for trading "until the snapshot arrives": a strategy
   would trade on it. Clearing makes the outage visible (`in_sync` is False, the book is
   empty) instead of quietly degrading.
-* A hand-written sorted structure (heaps, bisect over lists): `SortedDict` gives
-  O(log n) updates and ordered range walks, and is already a dependency.
+* `sortedcontainers.SortedDict` per side (the previous design): every store of a new
+  size at an existing price still went through its Python-level `__setitem__`, and its
+  fast depth reads sliced its private `_list._lists`, tying us to another library's
+  internals.
+* Heaps: they give the best price cheaply but no ordered walk for depth reads, and a
+  removed level must be deleted lazily, so the top has to be re-validated on every read.
+* Keying the bids (or asks) by -price so that both sides put their best at the same end:
+  it allocates a float per insert/remove and per depth read.
 
 Layout and cost
 ---------------
-Both sides are `SortedDict`s keyed by price, so the best bid is the *last* bid key and the
-best ask the *first* ask key (keying bids by -price would allocate a float per change).
+Each side is a plain `dict` price -> size plus a `list` of its prices kept sorted
+ascending with `bisect` (`insort` to add a level, `bisect_left` + `del` to remove one). So
+the best bid is the *last* bid price and the best ask the *first* ask price. Most changes
+on a live feed re-size a level that exists already; that is one dict store and touches no
+list. Only a new level or a removed one moves list entries (one `memmove` of at most a few
+hundred pointers for the usual 50-400 levels a side).
 The best bid and ask prices are also cached as plain floats (-inf / +inf when a side is
-empty): the crossing check runs on every change, and reading the best key through
-SortedDict's key view costs two Python calls, more than the comparison itself. The cache
-moves up when a better level is added and is re-read from the keys only when the best
-level itself is removed. An in-sync `apply_change` does integer and float comparisons plus
-one SortedDict update; it allocates nothing else, logs nothing and raises nothing. Depth
-queries walk from the top and stop at the price bound: while a side's keys sit in one
-SortedList sublist (up to ~2000 levels) they bisect and slice that list directly, else
-they use `irange`/`islice`; either way the same levels in the same order (best first), so
-the float sums are identical.
+empty): the crossing check runs on every change and reads one attribute. The cache moves
+up when a better level is added and is re-read from the list end only when the best level
+itself is removed. An in-sync `apply_change` does integer and float comparisons plus one
+dict store (and, for a new or removed level, one bisect and one list insert or delete); it
+allocates nothing else, logs nothing and raises nothing. Depth queries bisect the price
+bound in the sorted list and walk from the top to it, best level first, so the float sums
+come out in the same order (and are the same floats) as before.
 
 Nothing here does I/O or reads a clock; the same inputs always give the same book.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterable
-from itertools import islice
 from operator import itemgetter
-from typing import Any
-
-from sortedcontainers import SortedDict
 
 from tradebot.kucoin.events import Side
 
@@ -87,10 +91,6 @@ CROSSED = 4  #: the change would have crossed the book: cleared and out of sync
 
 _Change = tuple[int, Side, float, float]
 _by_sequence = itemgetter(0)
-# SortedDict is a dict subclass that keeps its sorted key list beside the dict. Changing the
-# size of a level that already exists leaves the keys alone, so the hot path stores it with
-# dict.__setitem__ directly: about 10% cheaper per change than SortedDict.__setitem__.
-_dict_setitem = dict.__setitem__
 _INF = float("inf")
 _NEG_INF = -_INF
 
@@ -105,11 +105,11 @@ class OrderBook:
     """
 
     __slots__ = (
-        "_ask_keys",
+        "_ask_prices",
         "_asks",
         "_best_ask",
         "_best_bid",
-        "_bid_keys",
+        "_bid_prices",
         "_bids",
         "_buffer",
         "_ever_synced",
@@ -148,13 +148,12 @@ class OrderBook:
         self.stale_changes = 0
         self.stale_snapshots = 0
         self.buffer_dropped = 0
-        self._bids: Any = SortedDict()  # price -> size; best bid is the last key
-        self._asks: Any = SortedDict()  # price -> size; best ask is the first key
-        # Live, indexable views of the sorted keys (created once, never reallocated).
-        self._bid_keys: Any = self._bids.keys()
-        self._ask_keys: Any = self._asks.keys()
-        self._best_bid = _NEG_INF  # == the last bid key; -inf when there are no bids
-        self._best_ask = _INF  # == the first ask key; +inf when there are no asks
+        self._bids: dict[float, float] = {}  # price -> size
+        self._asks: dict[float, float] = {}
+        self._bid_prices: list[float] = []  # the keys of _bids, ascending: best bid last
+        self._ask_prices: list[float] = []  # the keys of _asks, ascending: best ask first
+        self._best_bid = _NEG_INF  # == _bid_prices[-1]; -inf when there are no bids
+        self._best_ask = _INF  # == _ask_prices[0]; +inf when there are no asks
         self._buffer: deque[_Change] = deque()
         self._max_buffered = max_buffered
         self._ever_synced = False
@@ -175,8 +174,9 @@ class OrderBook:
         is cleared again (a gap is counted) and buffering continues from the first change
         after the hole. In sync: a snapshot at or after the current sequence replaces the
         book; an older one is ignored (`stale_snapshots`). A crossed snapshot is refused
-        (`crossed`) and changes nothing. Levels with size <= 0 are skipped. A snapshot that
-        restores sync after sync was lost counts in `resyncs`.
+        (`crossed`) and changes nothing. Levels with size <= 0 are skipped (a price given
+        twice keeps its last positive size). A snapshot that restores sync after sync was
+        lost counts in `resyncs`.
         """
         if self.in_sync and sequence < self.sequence:
             self.stale_snapshots += 1
@@ -192,12 +192,12 @@ class OrderBook:
             return self.in_sync
 
         is_resync = self._ever_synced and not self.in_sync
-        self._bids.clear()
-        self._asks.clear()
-        self._bids.update(bid_levels)
-        self._asks.update(ask_levels)
-        self._best_bid = self._bid_keys[-1] if self._bids else _NEG_INF
-        self._best_ask = self._ask_keys[0] if self._asks else _INF
+        self._bids = dict(bid_levels)
+        self._asks = dict(ask_levels)
+        self._bid_prices = sorted(self._bids)
+        self._ask_prices = sorted(self._asks)
+        self._best_bid = self._bid_prices[-1] if bid_levels else _NEG_INF
+        self._best_ask = self._ask_prices[0] if ask_levels else _INF
         self.sequence = sequence
         self.in_sync = True
         if self._buffer:
@@ -234,31 +234,33 @@ class OrderBook:
             if size > 0:
                 if price >= self._best_ask:
                     return self._cross(sequence, side, price, size)
-                if price in bids:  # same key set: a plain dict store (skips a Python frame)
-                    _dict_setitem(bids, price, size)
-                else:
-                    bids[price] = size
+                if price not in bids:  # a new level: the only case that moves the list
+                    insort(self._bid_prices, price)
                     if price > self._best_bid:
                         self._best_bid = price
-            else:
-                bids.pop(price, None)
+                bids[price] = size
+            elif price in bids:
+                del bids[price]
+                prices = self._bid_prices
+                del prices[bisect_left(prices, price)]
                 if price == self._best_bid:
-                    self._best_bid = self._bid_keys[-1] if bids else _NEG_INF
+                    self._best_bid = prices[-1] if prices else _NEG_INF
         else:
             asks = self._asks
             if size > 0:
                 if price <= self._best_bid:
                     return self._cross(sequence, side, price, size)
-                if price in asks:
-                    _dict_setitem(asks, price, size)
-                else:
-                    asks[price] = size
+                if price not in asks:
+                    insort(self._ask_prices, price)
                     if price < self._best_ask:
                         self._best_ask = price
-            else:
-                asks.pop(price, None)
+                asks[price] = size
+            elif price in asks:
+                del asks[price]
+                prices = self._ask_prices
+                del prices[bisect_left(prices, price)]
                 if price == self._best_ask:
-                    self._best_ask = self._ask_keys[0] if asks else _INF
+                    self._best_ask = prices[0] if prices else _INF
         self.sequence = sequence
         return APPLIED
 
@@ -278,16 +280,14 @@ class OrderBook:
         if not self._bids:
             return None
         price = self._best_bid
-        size: float = self._bids[price]
-        return price, size
+        return price, self._bids[price]
 
     def best_ask(self) -> tuple[float, float] | None:
         """(price, size) of the best ask, or None when there are no asks."""
         if not self._asks:
             return None
         price = self._best_ask
-        size: float = self._asks[price]
-        return price, size
+        return price, self._asks[price]
 
     def best_bid_price(self) -> float:
         """Best bid price, 0.0 when there are no bids."""
@@ -317,52 +317,30 @@ class OrderBook:
             return []
         if side == Side.BUY:
             bids = self._bids
-            return [(price, bids[price]) for price in islice(reversed(bids), n)]
+            top = self._bid_prices if n is None else self._bid_prices[-n:]
+            return [(price, bids[price]) for price in reversed(top)]
         asks = self._asks
-        return [(price, asks[price]) for price in islice(asks, n)]
-
-    def _bid_keys_from(self, minimum: float) -> Iterable[float]:
-        """Bid prices >= `minimum`, best (highest) first: `irange(minimum, reverse=True)`.
-
-        Fast path: while the keys fit in one of SortedList's sublists (up to ~2000 levels
-        a side) they are sliced from it directly, which is the same keys in the same
-        order without irange's generator setup. `_list._lists` is sortedcontainers'
-        internal layout (stable since 1.x); larger books use the public `irange`.
-        """
-        lists = self._bids._list._lists
-        if len(lists) == 1:
-            keys: list[float] = lists[0]
-            found = keys[bisect_left(keys, minimum) :]
-            found.reverse()
-            return found
-        result: Iterable[float] = self._bids.irange(minimum=minimum, reverse=True)
-        return result
-
-    def _ask_keys_to(self, maximum: float) -> Iterable[float]:
-        """Ask prices <= `maximum`, best (lowest) first: `irange(maximum=maximum)`."""
-        lists = self._asks._list._lists
-        if len(lists) == 1:
-            keys: list[float] = lists[0]
-            return keys[: bisect_right(keys, maximum)]
-        result: Iterable[float] = self._asks.irange(maximum=maximum)
-        return result
+        top = self._ask_prices if n is None else self._ask_prices[:n]
+        return [(price, asks[price]) for price in top]
 
     def depth_within_bps(self, bps: float) -> tuple[float, float]:
         """(bid size, ask size) summed over levels within `bps` of mid; (0, 0) if a side is empty.
 
         A bid counts if its price >= mid * (1 - bps/1e4), an ask if <= mid * (1 + bps/1e4).
-        Summed best level first.
+        Summed best level first (a NaN `bps` compares false everywhere: every level counts).
         """
         bids = self._bids
         asks = self._asks
         if not bids or not asks:
             return 0.0, 0.0
         mid = (self._best_bid + self._best_ask) * 0.5  # self.mid()
+        prices = self._bid_prices
         bid_size = 0.0
-        for price in self._bid_keys_from(mid * (1.0 - bps / 1e4)):
-            bid_size += bids[price]
+        for index in range(len(prices) - 1, bisect_left(prices, mid * (1.0 - bps / 1e4)) - 1, -1):
+            bid_size += bids[prices[index]]
+        prices = self._ask_prices
         ask_size = 0.0
-        for price in self._ask_keys_to(mid * (1.0 + bps / 1e4)):
+        for price in prices[: bisect_right(prices, mid * (1.0 + bps / 1e4))]:
             ask_size += asks[price]
         return bid_size, ask_size
 
@@ -373,11 +351,14 @@ class OrderBook:
         if not bids or not asks:
             return 0.0, 0.0
         mid = (self._best_bid + self._best_ask) * 0.5  # self.mid()
+        prices = self._bid_prices
         bid_notional = 0.0
-        for price in self._bid_keys_from(mid * (1.0 - bps / 1e4)):
+        for index in range(len(prices) - 1, bisect_left(prices, mid * (1.0 - bps / 1e4)) - 1, -1):
+            price = prices[index]
             bid_notional += price * bids[price]
+        prices = self._ask_prices
         ask_notional = 0.0
-        for price in self._ask_keys_to(mid * (1.0 + bps / 1e4)):
+        for price in prices[: bisect_right(prices, mid * (1.0 + bps / 1e4))]:
             ask_notional += price * asks[price]
         return bid_notional, ask_notional
 
@@ -389,23 +370,13 @@ class OrderBook:
         if n <= 0:
             return 0.0
         bids = self._bids
-        asks = self._asks
         bid_size = 0.0
-        lists = bids._list._lists  # the top n keys, sliced from the last sublist if there
-        if lists and (len(lists) == 1 or len(lists[-1]) >= n):
-            for price in reversed(lists[-1][-n:]):
-                bid_size += bids[price]
-        else:
-            for price in islice(reversed(bids), n):
-                bid_size += bids[price]
+        for price in reversed(self._bid_prices[-n:]):
+            bid_size += bids[price]
+        asks = self._asks
         ask_size = 0.0
-        lists = asks._list._lists
-        if lists and (len(lists) == 1 or len(lists[0]) >= n):
-            for price in lists[0][:n]:
-                ask_size += asks[price]
-        else:
-            for price in islice(asks, n):
-                ask_size += asks[price]
+        for price in self._ask_prices[:n]:
+            ask_size += asks[price]
         total = bid_size + ask_size
         if total <= 0.0:
             return 0.0
@@ -427,6 +398,8 @@ class OrderBook:
         """Throw the book away and wait for a snapshot (the buffer is left alone)."""
         self._bids.clear()
         self._asks.clear()
+        self._bid_prices.clear()
+        self._ask_prices.clear()
         self._best_bid = _NEG_INF
         self._best_ask = _INF
         self.in_sync = False
