@@ -13,6 +13,7 @@ from hypothesis import strategies as hs
 from tradebot.config import Config
 from tradebot.decide.signals import Signal, SignalType
 from tradebot.decide.validation import LAYERS, Rejection
+from tradebot.execution.paper import PaperBroker
 from tradebot.journal import Journal
 from tradebot.market.state import Market
 from tradebot.trader import Trader
@@ -37,7 +38,9 @@ _SIGNALS = hs.builds(
 def _trader() -> tuple[Trader, Journal]:
     journal = Journal()
     config = Config()
-    return Trader(config, Market(journal), journal, lambda: 0), journal
+    market = Market(journal)
+    broker = PaperBroker(config.paper, journal, market)
+    return Trader(config, market, journal, lambda: 0, broker), journal
 
 
 def _signal(**values: float) -> Signal:

@@ -32,7 +32,8 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from tradebot.clock import perf_ns
 from tradebot.config import Config
-from tradebot.execution.paper import NEVER
+from tradebot.execution.orders import Broker
+from tradebot.execution.paper import NEVER, PaperBroker
 from tradebot.journal import MONEY_CONTEXT, Journal
 from tradebot.kucoin.events import ContractsActive
 from tradebot.kucoin.protocol import Parser
@@ -102,8 +103,10 @@ class Engine:
         perf: Callable[[], int] = perf_ns,
         tick_ms: int = DEFAULT_TICK_MS,
         trading: bool = True,
+        broker: Broker | None = None,
     ) -> None:
-        """`trading=False` runs the market core only (decode, parse, books, state)."""
+        """`trading=False` runs the market core only (decode, parse, books, state).
+        `broker` is the trader's broker (default: a `PaperBroker` on this engine's market)."""
         self._money_context = MONEY_CONTEXT.copy()  # see `_in_money_context`
         self.config = config or Config()
         self.journal = journal or Journal()
@@ -123,9 +126,16 @@ class Engine:
             "state": LatencyHistogram(),
             "tick": LatencyHistogram(),
         }
-        self.trader = Trader(self.config, self.market, self.journal, perf) if trading else None
-        # Whose `next_arrival_ns` says when an order reaches the exchange next.
-        self._arrivals: _Arrivals = self.trader.broker if self.trader is not None else _NoArrivals()
+        if trading:
+            if broker is None:
+                broker = PaperBroker(self.config.paper, self.journal, self.market)
+            self.trader: Trader | None = Trader(
+                self.config, self.market, self.journal, perf, broker
+            )
+        else:
+            self.trader = None
+        # Whose `next_arrival_ns` says when the broker has something due next.
+        self._arrivals: _Arrivals = broker if broker is not None else _NoArrivals()
         self._parse_ws = self.parser.parse_ws
         self._parse_frame = self.parser.parse_frame
         self._handlers = self.market.handlers
@@ -300,7 +310,7 @@ class Engine:
         contract entries and implausible funding rates (not booked)."""
         refused = self.parser.rejects + self.market.contracts.refused
         if self.trader is not None:
-            refused += self.trader.broker.refused
+            refused.update(self.trader.broker.stats().refused)
         return refused
 
     def latency_summary(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The decision pipeline: quality -> signal -> validation -> risk -> paper broker, and exits.
+"""The decision pipeline: quality -> signal -> validation -> risk -> broker, and exits.
 
 `Trader` is called by the engine after each market event has been folded into state.
 Per message it does only cheap bookkeeping (rolling counters, fills of pending orders,
@@ -9,6 +9,11 @@ of the run's clock per symbol, when that symbol's quotes change.
 Positions are managed to the end: every open position is closed on take-profit (a
 resting reduce-only limit placed at entry, filled when the market trades through it),
 stop-loss, signal reversal, time stop or delisting, whichever comes first.
+
+The trader talks to its broker through `tradebot.execution.orders.Broker` only: it sends
+orders and cancels, passes market events on, and learns what happened to its orders from
+the broker's events (`on_fill`, `on_order_update`), whenever they arrive. Which orders
+are still working (in flight or resting) it tracks itself from those events.
 
 Everything that reaches validation is journaled: the signal, then either the rejection
 (layer and reason) or the order. Synchronous, no I/O, no wall clock.
@@ -27,7 +32,14 @@ from tradebot.decide.risk import DAILY_LOSS_LIMIT, RiskManager, contract_refusal
 from tradebot.decide.signals import Signal, SignalType, compute_signal
 from tradebot.decide.tracker import SymbolTracker
 from tradebot.decide.validation import LAYERS, Rejection, Verdicts, validate
-from tradebot.execution.paper import OrderRequest, OrderType, PaperBroker
+from tradebot.execution.orders import (
+    Broker,
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+)
 from tradebot.journal import Journal, fmt_number, fmt_value
 from tradebot.kucoin.events import (
     BookDepth,
@@ -53,6 +65,17 @@ _TYPE_TEXT = {kind: kind.value for kind in SignalType}
 # A delisted symbol's position that no market order could close within this many seconds
 # (its data stopped) is settled at the last mark price, as the exchange would.
 DELISTING_SETTLE_S = 10
+
+
+class _Working:
+    """An order the trader sent and has not seen done: in flight, or resting."""
+
+    __slots__ = ("entry", "market_exit", "resting")
+
+    def __init__(self, req: OrderRequest) -> None:
+        self.entry = not req.reduce_only
+        self.market_exit = req.reduce_only and req.type == OrderType.MARKET
+        self.resting = False
 
 
 class _Desk:
@@ -81,17 +104,27 @@ def exit_sizes(lots: int, contract: Contract) -> list[int]:
 
 
 class Trader:
-    """Turns market state into paper trades, and accounts for them."""
+    """Turns market state into trades through `broker`, and accounts for them."""
 
     def __init__(
-        self, config: Config, market: Market, journal: Journal, perf: Callable[[], int]
+        self,
+        config: Config,
+        market: Market,
+        journal: Journal,
+        perf: Callable[[], int],
+        broker: Broker,
     ) -> None:
         self.config = config
         self.market = market
         self.journal = journal
         self.perf = perf
-        self.broker = PaperBroker(config.paper, journal)
-        self._orders_by_symbol = self.broker.orders_by_symbol
+        self.broker = broker
+        # Orders sent and not yet done, by symbol then id (from submit and order updates).
+        self._working: dict[str, dict[int, _Working]] = {}
+        # While handling a batch of events: symbols that filled -> time of their last fill.
+        self._batch: dict[str, int] | None = None
+        # Symbols whose market exit expired unfilled -> when: their take-profit comes back.
+        self._restore_tp: dict[str, int] = {}
         self.risk = RiskManager(config.risk, journal)
         self.desks: dict[str, _Desk] = {}
         self.signals: Counter[str] = Counter({t.value: 0 for t in SignalType})
@@ -101,7 +134,6 @@ class Trader:
         self.stage_latency = {name: LatencyHistogram() for name in STAGES}
         self.eval_ns = config.signals.evaluate_every_ms * 1_000_000
         self._delisting_since: dict[str, int] = {}
-        self._funded: dict[str, int] = {}  # symbol -> funding time last settled
         self.start_equity = Decimal(repr(config.paper.starting_equity_usdt))
         self.peak_equity = self.start_equity
         self.max_drawdown = 0.0
@@ -127,63 +159,52 @@ class Trader:
         kind = type(event)
         if kind is Level2Change:
             desk = self.desks.get(st.symbol) or self.desk(st.symbol)
-            self.after_level2(st, desk, event.sequence, now_ns)
+            self.after_level2(st, desk, event, now_ns)
             return
         if kind is Ticker or kind is BookSnapshot or kind is BookDepth:
             desk = self.desks.get(st.symbol) or self.desk(st.symbol)
         elif kind is Trade:
             self._on_trade(event, st, self.desks.get(st.symbol) or self.desk(st.symbol), now_ns)
             return
-        elif kind is MarkIndexPrice:
-            self.broker.mark(st.symbol, event.mark_price)
-            return
-        elif kind is FundingSettlement:
-            if event.phase == "begin":
-                self._on_funding(event, st, now_ns)
+        elif kind is MarkIndexPrice or kind is FundingSettlement:
+            contract = self.market.contracts.get(st.symbol)
+            if self.broker.on_market(event, st, contract, now_ns):
+                self._handle_events()
             return
         else:
             return
-        self.after_quote(st, desk, now_ns)
+        self.after_quote(st, desk, now_ns, event)
 
-    def after_level2(self, st: SymbolState, desk: _Desk, sequence: int, now_ns: int) -> None:
+    def after_level2(self, st: SymbolState, desk: _Desk, event: Level2Change, now_ns: int) -> None:
         """After a level-2 change was handed to `st`'s book: count its sequence; if it was
         applied (not buffered, stale or lost), the quote may have moved."""
-        desk.tracker.on_sequence(now_ns, sequence)
+        desk.tracker.on_sequence(now_ns, event.sequence)
         if st.quote_ns == now_ns:
-            self.after_quote(st, desk, now_ns)
+            self.after_quote(st, desk, now_ns, event)
 
-    def after_quote(self, st: SymbolState, desk: _Desk, now_ns: int) -> None:
-        """After `st`'s quotes changed: fill pending orders, check price exits, and
-        evaluate the symbol when its evaluation is due."""
+    def after_quote(self, st: SymbolState, desk: _Desk, now_ns: int, event: Any) -> None:
+        """After `st`'s quotes changed (by `event`): the broker fills and marks on it,
+        then price exits are checked, and the symbol evaluated when its evaluation is due."""
         symbol = st.symbol
         broker = self.broker
-        if symbol in self._orders_by_symbol and broker.has_pending(symbol):
-            contract = self.market.contracts.get(symbol)
-            if contract is not None and broker.on_book(st, contract, now_ns):
-                self._after_fill(symbol, now_ns)
+        if broker.on_market(event, st, self.market.contracts.get(symbol), now_ns):
+            self._handle_events()
         if symbol in broker.positions:
-            broker.mid(symbol, st.mid())  # its mark while no mark price or trade is known
             self._check_price_exits(st, now_ns)
         if now_ns >= desk.next_eval_ns:
             desk.next_eval_ns = now_ns + self.eval_ns
             self._evaluate(st, desk, now_ns)
 
     def fill_arrivals(self, now_ns: int) -> None:
-        """Execute every order that reached the exchange by `now_ns`, each at its arrival
-        time on the book as it stood then: called before a later payload changes it.
-
-        An order that finds no price waits for the next valid book (`after_quote`)."""
+        """Let the broker handle what is due by `now_ns` (the paper broker: orders that
+        reached the exchange, each at its arrival time on the book as it stood then),
+        one at a time, acting on the events of each before the next: called before a
+        later payload changes the book."""
         broker = self.broker
-        market = self.market
         while broker.next_arrival_ns <= now_ns:
-            arrival = broker.pop_arrival(now_ns)
-            if arrival is None:
+            if not broker.on_due(now_ns):
                 return
-            at_ns, symbol = arrival
-            st = market.symbols.get(symbol)
-            contract = market.contracts.get(symbol)
-            if st is not None and contract is not None and broker.on_book(st, contract, at_ns):
-                self._after_fill(symbol, at_ns)
+            self._handle_events()
 
     def _on_trade(self, ev: Trade, st: SymbolState, desk: _Desk, now_ns: int) -> None:
         contract = self.market.contracts.get(ev.symbol)
@@ -194,20 +215,93 @@ class Trader:
         else:
             notional = ev.size * contract.multiplier * ev.price
         desk.tracker.on_trade(now_ns, int(ev.side), notional)
-        self.broker.last_trade(ev.symbol, ev.price)
-        if self.broker.has_resting(ev.symbol):
-            fills = self.broker.on_trade(ev.symbol, ev.price, ev.size, ev.side, contract, now_ns)
-            if fills:
-                self._after_fill(ev.symbol, now_ns)
+        if self.broker.on_market(ev, st, contract, now_ns):
+            self._handle_events()
 
-    def _on_funding(self, ev: FundingSettlement, st: SymbolState, now_ns: int) -> None:
-        """Settle funding once per (symbol, funding time), however often it is announced."""
-        if self._funded.get(ev.symbol) == ev.funding_time_ns:
+    # --- broker events ----------------------------------------------------------------------
+
+    def _handle_events(self) -> None:
+        """Take the broker's queued events and handle them in order, as one batch: the
+        positions they changed are acted on once, after the last of them."""
+        batch: dict[str, int] = {}
+        self._batch = batch
+        try:
+            for event in self.broker.take_events():
+                if type(event) is Fill:
+                    self.on_fill(event)
+                else:
+                    self.on_order_update(event)  # type: ignore[arg-type]
+        finally:
+            self._batch = None
+        for symbol, ts_ns in batch.items():
+            self._after_fill(symbol, ts_ns)
+        if self._restore_tp:
+            restore = sorted(self._restore_tp.items())
+            self._restore_tp.clear()
+            for symbol, ts_ns in restore:
+                if not self.has_pending(symbol, reduce_only_market=True):
+                    self._place_take_profit(symbol, ts_ns)
+
+    def on_fill(self, fill: Fill) -> None:
+        """A fill of one of our orders (the account has booked it): its position is acted
+        on (take-profit, halt) now, or after the batch of events it came in."""
+        if self._batch is not None:
+            self._batch.pop(fill.symbol, None)
+            self._batch[fill.symbol] = fill.ts_ns
+        else:
+            self._after_fill(fill.symbol, fill.ts_ns)
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        """An order of ours changed status: follow which orders are still working. A market
+        exit that expired unfilled gets its position's take-profit back."""
+        working = self._working.get(update.symbol)
+        order = working.get(update.order_id) if working is not None else None
+        if order is None or working is None:
             return
-        self._funded[ev.symbol] = ev.funding_time_ns
-        mark = st.mark_price or st.mid()
-        if ev.symbol in self.broker.positions and mark > 0.0:
-            self.broker.on_funding(ev.symbol, ev.funding_rate, mark, now_ns)
+        if update.status == OrderStatus.RESTING:
+            order.resting = True
+            return
+        if not update.done:
+            return
+        del working[update.order_id]
+        if not working:
+            del self._working[update.symbol]
+        if order.market_exit and update.why == "expired":
+            self._restore_tp[update.symbol] = update.ts_ns
+
+    # --- working orders ---------------------------------------------------------------------
+
+    def _submit(self, req: OrderRequest, contract: Contract, now_ns: int) -> int | None:
+        order_id = self.broker.submit(req, contract, now_ns)
+        if order_id is not None:
+            self._working.setdefault(req.symbol, {})[order_id] = _Working(req)
+        return order_id
+
+    def _cancel_all(self, symbol: str, now_ns: int, why: str = "requested") -> None:
+        if self.broker.cancel_all(symbol, now_ns, why):
+            self._handle_events()
+
+    def has_pending(self, symbol: str, *, reduce_only_market: bool = False) -> bool:
+        """True when `symbol` has an order in flight (sent, not yet resting or done);
+        with `reduce_only_market`, only a reduce-only MARKET order counts (a close)."""
+        working = self._working.get(symbol)
+        if not working:
+            return False
+        if reduce_only_market:
+            return any(order.market_exit for order in working.values())
+        return any(not order.resting for order in working.values())
+
+    def pending_entry_symbols(self) -> set[str]:
+        """Symbols with an entry order (not reduce-only) in flight or resting."""
+        return {
+            symbol
+            for symbol, working in self._working.items()
+            if any(order.entry for order in working.values())
+        }
+
+    def is_working(self, symbol: str, order_id: int) -> bool:
+        working = self._working.get(symbol)
+        return working is not None and order_id in working
 
     # --- evaluation -------------------------------------------------------------------------
 
@@ -246,7 +340,7 @@ class Trader:
                 self._journal_signal(signal, now_ns)
                 self.close_position(st.symbol, "reversal", now_ns)
             return
-        if signal.direction == 0 or contract is None or self.broker.has_pending(st.symbol):
+        if signal.direction == 0 or contract is None or self.has_pending(st.symbol):
             return
         self._journal_signal(signal, now_ns)
         self._try_entry(st, contract, signal, verdict.tradable, verdict.reasons, now_ns)
@@ -299,9 +393,9 @@ class Trader:
             if open_positions < max_open_positions:
                 # Entries in flight count as positions: they will be one in a few
                 # milliseconds. (At the limit already, they cannot change the answer.)
-                open_positions += len(broker.pending_entry_symbols() - positions.keys())
+                open_positions += len(self.pending_entry_symbols() - positions.keys())
             reason = self.risk.check_entry(
-                now_ns, equity, broker.cash, open_positions, st.symbol in positions
+                now_ns, equity, broker.stats().cash, open_positions, st.symbol in positions
             )
             if reason is None:
                 reason = contract_refusal(contract)
@@ -336,7 +430,7 @@ class Trader:
         side = Side.BUY if signal.direction > 0 else Side.SELL
         t0 = self.perf()
         cap = self.risk.cap_notional(signal.confidence, broker.equity())
-        broker.submit(
+        self._submit(
             OrderRequest(st.symbol, side, lots, OrderType.MARKET, "entry", max_notional=cap),
             contract,
             now_ns,
@@ -361,7 +455,8 @@ class Trader:
         position = broker.positions.get(symbol)
         if position is None:
             if desk.tp_order is not None:
-                broker.cancel(desk.tp_order, now_ns)
+                if broker.cancel(desk.tp_order, now_ns):
+                    self._handle_events()
                 desk.tp_order = None
             return
         if self.risk.halted:
@@ -378,7 +473,7 @@ class Trader:
         position = broker.positions.get(symbol)
         if position is None:
             return
-        if desk.tp_order is not None and desk.tp_order in broker.open_orders(symbol):
+        if desk.tp_order is not None and self.is_working(symbol, desk.tp_order):
             return
         contract = self.market.contracts.get(symbol)
         if contract is None:
@@ -400,7 +495,7 @@ class Trader:
         if ticks <= 0:
             return
         side = Side.SELL if position.direction > 0 else Side.BUY
-        desk.tp_order = broker.submit(
+        desk.tp_order = self._submit(
             OrderRequest(
                 symbol, side, position.lots, OrderType.LIMIT, "take_profit", ticks, reduce_only=True
             ),
@@ -413,7 +508,7 @@ class Trader:
         if st.bid >= st.ask:
             return  # a crossed quote is not a price to act on
         exit_price = st.bid if position.direction > 0 else st.ask
-        if exit_price <= 0.0 or self.broker.has_pending(st.symbol, reduce_only_market=True):
+        if exit_price <= 0.0 or self.has_pending(st.symbol, reduce_only_market=True):
             return
         entry = float(position.entry_price)
         change = (exit_price - entry) / entry * position.direction
@@ -428,14 +523,14 @@ class Trader:
         if (
             position is None
             or contract is None
-            or broker.has_pending(symbol, reduce_only_market=True)
+            or self.has_pending(symbol, reduce_only_market=True)
         ):
             return
-        broker.cancel_all(symbol, now_ns)
+        self._cancel_all(symbol, now_ns)
         self.desk(symbol).tp_order = None
         side = Side.SELL if position.direction > 0 else Side.BUY
         for lots in exit_sizes(position.lots, contract):
-            broker.submit(
+            self._submit(
                 OrderRequest(symbol, side, lots, OrderType.MARKET, reason, reduce_only=True),
                 contract,
                 now_ns,
@@ -457,12 +552,11 @@ class Trader:
             elif now_ns - position.opened_ns >= time_stop_ns:
                 self.close_position(symbol, "time_stop", now_ns)
         self._cancel_delisted_entries(now_ns)
-        if broker.expire(now_ns, self.config.paper.order_timeout_ms * 1_000_000):
-            # An exit that expired unfilled leaves its position without the take-profit
-            # it cancelled: put it back (the next exit decision cancels it again).
-            for symbol in sorted(broker.positions):
-                if not broker.has_pending(symbol, reduce_only_market=True):
-                    self._place_take_profit(symbol, now_ns)
+        # The broker's own housekeeping (paper: market orders that found no price expire).
+        # An exit that expired unfilled leaves its position without the take-profit it
+        # cancelled: `on_order_update` has it put back (the next exit cancels it again).
+        broker.on_clock(now_ns)
+        self._handle_events()
         equity = broker.equity()
         self.risk.on_clock(now_ns, equity)
         if self.risk.daily_loss_hit(equity):
@@ -472,8 +566,8 @@ class Trader:
     def _halt(self, now_ns: int) -> None:
         """The daily loss limit is latched: cancel entries in flight, close every position."""
         broker = self.broker
-        for symbol in sorted(broker.pending_entry_symbols() - broker.positions.keys()):
-            broker.cancel_all(symbol, now_ns, DAILY_LOSS_LIMIT)
+        for symbol in sorted(self.pending_entry_symbols() - broker.positions.keys()):
+            self._cancel_all(symbol, now_ns, DAILY_LOSS_LIMIT)
         for symbol in sorted(broker.positions):
             self.close_position(symbol, DAILY_LOSS_LIMIT, now_ns)
 
@@ -490,8 +584,8 @@ class Trader:
     def _cancel_delisted_entries(self, now_ns: int) -> None:
         broker = self.broker
         delisted = self.market.contracts.delisted
-        for symbol in sorted((delisted & broker.pending_entry_symbols()) - broker.positions.keys()):
-            broker.cancel_all(symbol, now_ns)
+        for symbol in sorted((delisted & self.pending_entry_symbols()) - broker.positions.keys()):
+            self._cancel_all(symbol, now_ns)
 
     def _exit_delisted(self, symbol: str, now_ns: int) -> None:
         """Close a delisted symbol's position at market; if its market is gone for
@@ -505,7 +599,8 @@ class Trader:
         if st is None or contract is None:
             return
         price = st.mark_price or st.last_price or st.mid()
-        self.broker.settle(symbol, contract, price, "delisting_settlement", now_ns)
+        if self.broker.settle(symbol, contract, price, "delisting_settlement", now_ns):
+            self._handle_events()
         self.desk(symbol).tp_order = None
 
     def _follow_equity(self, equity: Decimal) -> None:
@@ -528,10 +623,11 @@ class Trader:
 
     def report(self) -> dict[str, Any]:
         broker = self.broker
-        closed = broker.positions_closed
+        stats = broker.stats()
+        closed = stats.positions_closed
         equity = broker.equity()
-        realized = broker.cash - broker.starting_equity
-        unrealized = equity - broker.cash  # the same marks as `equity`: adds up exactly
+        realized = stats.cash - stats.starting_equity
+        unrealized = equity - stats.cash  # the same marks as `equity`: adds up exactly
         return {
             "signals": dict(self.signals),
             "rejections": dict(self.rejections),
@@ -539,37 +635,37 @@ class Trader:
                 "verdicts": dict(sorted(self.quality_tiers.items())),
                 "reasons": dict(sorted(self.quality_reasons.items())),
             },
-            "orders": broker.orders_count,
-            "orders_rejected": broker.rejects,
-            "fills": broker.fills_count,
-            "fees": float(broker.fees_paid),
+            "orders": stats.orders,
+            "orders_rejected": stats.rejects,
+            "fills": stats.fills,
+            "fees": float(stats.fees_paid),
             "pnl": {
                 # realized: everything booked (trading PnL, fees, funding), so that
                 # start + realized + unrealized == end equity exactly.
                 "realized": float(realized),
                 "unrealized": float(unrealized),
-                "trading": float(broker.realized_pnl),
-                "fees": -float(broker.fees_paid),
-                "funding": float(broker.funding),
+                "trading": float(stats.realized_pnl),
+                "fees": -float(stats.fees_paid),
+                "funding": float(stats.funding),
             },
             "positions": {
-                "opened": broker.positions_opened,
+                "opened": stats.positions_opened,
                 "closed": closed,
                 "open": len(broker.positions),
             },
             "max_drawdown": self.max_drawdown,
-            "win_rate": (broker.wins / closed) if closed else None,
+            "win_rate": (stats.wins / closed) if closed else None,
             "equity": {"start": float(self.start_equity), "end": float(equity)},
             # The same money as exact decimal strings: the floats above are rounded each on
             # its own, these satisfy equity_start + realized + unrealized == equity_end
             # exactly, and realized == trading + fees + funding.
             "money": {
-                "equity_start": str(broker.starting_equity),
+                "equity_start": str(stats.starting_equity),
                 "realized": str(realized),
                 "unrealized": str(unrealized),
                 "equity_end": str(equity),
-                "trading": str(broker.realized_pnl),
-                "fees": str(-broker.fees_paid),
-                "funding": str(broker.funding),
+                "trading": str(stats.realized_pnl),
+                "fees": str(-stats.fees_paid),
+                "funding": str(stats.funding),
             },
         }

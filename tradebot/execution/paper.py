@@ -47,6 +47,13 @@ What it does not model, and why
 * Inverse contracts (PnL in the base coin, lots x multiplier x (1/entry - 1/exit)): orders
   on them are refused with `INVERSE_NOT_SUPPORTED` rather than booked with linear maths.
 
+Events
+------
+It is a `tradebot.execution.orders.Broker`: what happens to an order after `submit`
+(each fill; resting, filled, cancelled) is queued as events for `take_events`, in the
+order it happened. `on_market` is the trader's market feed into the model; `on_due`
+executes the next order that arrived; `on_clock` expires market orders without a price.
+
 Money is exact (`tradebot.execution.money`); the account (`tradebot.execution.account`)
 books each fill this model decides.
 
@@ -61,7 +68,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tradebot.config import PaperConfig
 from tradebot.execution.account import Account
@@ -75,12 +82,35 @@ from tradebot.execution.money import (
     text_fraction,
     usable,
 )
-from tradebot.execution.orders import MAKER, TAKER, Fill, OrderRequest, OrderType, Position
+from tradebot.execution.orders import (
+    MAKER,
+    TAKER,
+    AccountStats,
+    BrokerEvent,
+    CancelOrder,
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PlaceOrder,
+    Position,
+)
 from tradebot.journal import Journal
-from tradebot.kucoin.events import Contract, Side
+from tradebot.kucoin.events import (
+    BookDepth,
+    BookSnapshot,
+    Contract,
+    FundingSettlement,
+    Level2Change,
+    MarkIndexPrice,
+    Side,
+    Ticker,
+    Trade,
+)
 
 if TYPE_CHECKING:
-    from tradebot.market.state import SymbolState
+    from tradebot.market.state import Market, SymbolState
 
 __all__ = [
     "INVERSE_NOT_SUPPORTED",
@@ -99,6 +129,7 @@ INVERSE_NOT_SUPPORTED = "inverse contracts are not supported by the paper broker
 _NS_PER_MS = 1_000_000
 NEVER = 1 << 63  # later than any run's clock
 _ORDER_TYPES = frozenset(OrderType)
+_QUOTES = (Level2Change, Ticker, BookSnapshot, BookDepth)
 
 
 @dataclass(slots=True)
@@ -119,11 +150,22 @@ class _Level:
 
 
 class PaperBroker(Account):
-    """A simulated exchange: orders and the fill model, on an exact `Account`."""
+    """A simulated exchange: orders and the fill model, on an exact `Account`.
 
-    def __init__(self, cfg: PaperConfig, journal: Journal) -> None:
+    It implements `tradebot.execution.orders.Broker`. Its orders never leave the process
+    (`take_requests` is always empty); fills and order updates are queued for
+    `take_events` as they happen. `market` (the run's market state) is what `on_due`
+    fills arriving orders against; the fill-model methods (`on_book`, `on_trade`, ...)
+    take their market data as arguments and work without it.
+    """
+
+    def __init__(self, cfg: PaperConfig, journal: Journal, market: Market | None = None) -> None:
         super().__init__(Decimal(repr(cfg.starting_equity_usdt)), journal)
         self.cfg = cfg
+        self.market = market
+        self._events: list[BrokerEvent] = []
+        self._funded: dict[str, int] = {}  # symbol -> funding time last settled
+        self._timeout_ns = cfg.order_timeout_ms * _NS_PER_MS
         self.orders_count = 0  # accepted orders
         self.rejects = 0
         self.last_reject: str | None = None
@@ -131,11 +173,86 @@ class PaperBroker(Account):
         self._next_id = 0
         self._orders: dict[int, _Order] = {}
         self._by_symbol: dict[str, dict[int, _Order]] = {}
-        # Read-only view for callers' fast "does this symbol have orders?" checks.
-        self.orders_by_symbol: Mapping[str, object] = self._by_symbol
         # (active_ns, order_id) of orders not yet handled on arrival, soonest first
         self._arrivals: list[tuple[int, int]] = []
         self.next_arrival_ns = NEVER  # the soonest of them; NEVER when there is none
+
+    # --- the Broker protocol -----------------------------------------------------------------
+
+    def stats(self) -> AccountStats:
+        return AccountStats(
+            starting_equity=self.starting_equity,
+            cash=self.cash,
+            orders=self.orders_count,
+            rejects=self.rejects,
+            fills=self.fills_count,
+            fees_paid=self.fees_paid,
+            realized_pnl=self.realized_pnl,
+            funding=self.funding,
+            positions_opened=self.positions_opened,
+            positions_closed=self.positions_closed,
+            wins=self.wins,
+            refused=dict(self.refused),
+        )
+
+    def take_events(self) -> list[BrokerEvent]:
+        events = self._events
+        self._events = []
+        return events
+
+    def take_requests(self) -> list[PlaceOrder | CancelOrder]:
+        """Always empty: paper orders are satisfied here, nothing is sent anywhere."""
+        return []
+
+    def on_market(
+        self, event: Any, st: SymbolState, contract: Contract | None, now_ns: int
+    ) -> bool:
+        """Fill against a market event and mark positions with it.
+
+        A quote change (level 2, ticker, snapshot, depth) executes the symbol's pending
+        orders on the book (`on_book`) and, while a position is held, marks it at the mid;
+        a trade is the last-trade mark and fills resting limits it went through
+        (`on_trade`); a mark price marks; the first announcement ("begin") of a funding
+        time settles funding once, at the mark (else the mid). True when events queued."""
+        symbol = st.symbol
+        kind = type(event)
+        if kind is Trade:
+            self.last_trade(symbol, event.price)
+            if contract is not None and self.has_resting(symbol):
+                self.on_trade(symbol, event.price, event.size, event.side, contract, now_ns)
+        elif kind is MarkIndexPrice:
+            self.mark(symbol, event.mark_price)
+        elif kind is FundingSettlement:
+            if event.phase == "begin" and self._funded.get(symbol) != event.funding_time_ns:
+                self._funded[symbol] = event.funding_time_ns
+                mark = st.mark_price or st.mid()
+                if symbol in self.positions and mark > 0.0:
+                    self.on_funding(symbol, event.funding_rate, mark, now_ns)
+        elif kind in _QUOTES:
+            if contract is not None and symbol in self._by_symbol and self.has_pending(symbol):
+                self.on_book(st, contract, now_ns)
+            if symbol in self.positions:
+                self.mid(symbol, st.mid())  # its mark while no mark price or trade is known
+        return bool(self._events)
+
+    def on_due(self, now_ns: int) -> bool:
+        """The next order that reached the exchange by `now_ns`, executed at its arrival
+        time on the book of `market` as it stood then (see `pop_arrival`)."""
+        arrival = self.pop_arrival(now_ns)
+        if arrival is None:
+            return False
+        at_ns, symbol = arrival
+        market = self.market
+        if market is not None:
+            st = market.symbols.get(symbol)
+            contract = market.contracts.get(symbol)
+            if st is not None and contract is not None:
+                self.on_book(st, contract, at_ns)
+        return True
+
+    def on_clock(self, now_ns: int) -> None:
+        """Expire market orders that found no price for `order_timeout_ms` (`expire`)."""
+        self.expire(now_ns, self._timeout_ns)
 
     # --- orders in the book ---------------------------------------------------------------
 
@@ -201,6 +318,7 @@ class PaperBroker(Account):
             now_ns, "settlement", symbol, side=side_name(side), lots=pos.lots, price=fill.price
         )
         self._book(fill, ticks, contract, reason, now_ns)
+        self._events.append(fill)
         return True
 
     # --- orders ---------------------------------------------------------------------------
@@ -311,14 +429,16 @@ class PaperBroker(Account):
                 if order.remaining > 0:
                     self._drop(order, now_ns, self._unfilled_why(order, "ioc_unfilled"))
                 else:
-                    self._remove(order)
+                    self._filled(order, now_ns)
             else:
                 order.resting = True
                 self._walk(order, levels, req.limit_ticks, contract, now_ns, fills)
                 if order.remaining == 0:
-                    self._remove(order)
+                    self._filled(order, now_ns)
                 elif req.reduce_only and self._fillable(order) == 0:
                     self._drop(order, now_ns, "reduce_only")
+                else:
+                    self._update(order, OrderStatus.RESTING, "", now_ns)
         if fills:
             self._sweep_reduce_only(st.symbol, now_ns)
         return fills
@@ -383,7 +503,7 @@ class PaperBroker(Account):
             assert order.req.limit_ticks is not None
             fills.append(self._execute(order, contract, order.req.limit_ticks, take, MAKER, now_ns))
             if order.remaining == 0:
-                self._remove(order)
+                self._filled(order, now_ns)
         if fills:
             self._sweep_reduce_only(symbol, now_ns)
         return fills
@@ -454,6 +574,16 @@ class PaperBroker(Account):
         if not orders:
             del self._by_symbol[order.req.symbol]
 
+    def _update(self, order: _Order, status: OrderStatus, why: str, now_ns: int) -> None:
+        self._events.append(
+            OrderUpdate(order.order_id, order.req.symbol, status, order.remaining, why, now_ns)
+        )
+
+    def _filled(self, order: _Order, now_ns: int) -> None:
+        """`order` filled in full: it leaves the book."""
+        self._remove(order)
+        self._update(order, OrderStatus.FILLED, "", now_ns)
+
     def _drop(self, order: _Order, now_ns: int, why: str) -> None:
         """Cancel the rest of `order` and journal it."""
         self._remove(order)
@@ -465,6 +595,7 @@ class PaperBroker(Account):
             lots=order.remaining,
             why=why,
         )
+        self._update(order, OrderStatus.CANCELLED, why, now_ns)
 
     def _fillable(self, order: _Order) -> int:
         """Lots the order may fill now: all that remain, or for reduce_only at most the
@@ -573,7 +704,7 @@ class PaperBroker(Account):
         multiplier = text_fraction(contract.multiplier_text)
         fee = money(ticks * lots * tick * multiplier * self._fee_rate(contract, liquidity))
         order.remaining -= lots
-        return self.book_fill(
+        fill = self.book_fill(
             order.order_id,
             req.symbol,
             req.side,
@@ -585,3 +716,5 @@ class PaperBroker(Account):
             contract,
             now_ns,
         )
+        self._events.append(fill)
+        return fill
