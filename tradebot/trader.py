@@ -169,7 +169,7 @@ class Trader:
         elif kind is MarkIndexPrice or kind is FundingSettlement:
             contract = self.market.contracts.get(st.symbol)
             if self.broker.on_market(event, st, contract, now_ns):
-                self._handle_events()
+                self.handle_broker_events()
             return
         else:
             return
@@ -188,7 +188,7 @@ class Trader:
         symbol = st.symbol
         broker = self.broker
         if broker.on_market(event, st, self.market.contracts.get(symbol), now_ns):
-            self._handle_events()
+            self.handle_broker_events()
         if symbol in broker.positions:
             self._check_price_exits(st, now_ns)
         if now_ns >= desk.next_eval_ns:
@@ -204,7 +204,7 @@ class Trader:
         while broker.next_arrival_ns <= now_ns:
             if not broker.on_due(now_ns):
                 return
-            self._handle_events()
+            self.handle_broker_events()
 
     def _on_trade(self, ev: Trade, st: SymbolState, desk: _Desk, now_ns: int) -> None:
         contract = self.market.contracts.get(ev.symbol)
@@ -216,13 +216,15 @@ class Trader:
             notional = ev.size * contract.multiplier * ev.price
         desk.tracker.on_trade(now_ns, int(ev.side), notional)
         if self.broker.on_market(ev, st, contract, now_ns):
-            self._handle_events()
+            self.handle_broker_events()
 
     # --- broker events ----------------------------------------------------------------------
 
-    def _handle_events(self) -> None:
+    def handle_broker_events(self) -> None:
         """Take the broker's queued events and handle them in order, as one batch: the
-        positions they changed are acted on once, after the last of them."""
+        positions they changed are acted on once, after the last of them. The trader calls
+        this after each call into the broker that may have queued events; a shell whose
+        broker received answers from the exchange calls it too."""
         batch: dict[str, int] = {}
         self._batch = batch
         try:
@@ -279,7 +281,7 @@ class Trader:
 
     def _cancel_all(self, symbol: str, now_ns: int, why: str = "requested") -> None:
         if self.broker.cancel_all(symbol, now_ns, why):
-            self._handle_events()
+            self.handle_broker_events()
 
     def has_pending(self, symbol: str, *, reduce_only_market: bool = False) -> bool:
         """True when `symbol` has an order in flight (sent, not yet resting or done);
@@ -456,7 +458,7 @@ class Trader:
         if position is None:
             if desk.tp_order is not None:
                 if broker.cancel(desk.tp_order, now_ns):
-                    self._handle_events()
+                    self.handle_broker_events()
                 desk.tp_order = None
             return
         if self.risk.halted:
@@ -556,7 +558,7 @@ class Trader:
         # An exit that expired unfilled leaves its position without the take-profit it
         # cancelled: `on_order_update` has it put back (the next exit cancels it again).
         broker.on_clock(now_ns)
-        self._handle_events()
+        self.handle_broker_events()
         equity = broker.equity()
         self.risk.on_clock(now_ns, equity)
         if self.risk.daily_loss_hit(equity):
@@ -600,7 +602,7 @@ class Trader:
             return
         price = st.mark_price or st.last_price or st.mid()
         if self.broker.settle(symbol, contract, price, "delisting_settlement", now_ns):
-            self._handle_events()
+            self.handle_broker_events()
         self.desk(symbol).tp_order = None
 
     def _follow_equity(self, equity: Decimal) -> None:
