@@ -32,16 +32,20 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from tradebot.clock import perf_ns
 from tradebot.config import Config
-from tradebot.execution.orders import Broker
+from tradebot.execution.orders import Broker, CancelOrder, PlaceOrder
 from tradebot.execution.paper import NEVER, PaperBroker
 from tradebot.journal import MONEY_CONTEXT, Journal
 from tradebot.kucoin.events import ContractsActive
 from tradebot.kucoin.protocol import Parser
 from tradebot.latency import LatencyHistogram
+from tradebot.market.requests import BookResync, Subscribe, Unsubscribe
 from tradebot.market.state import Market
 from tradebot.trader import Trader
 
-__all__ = ["MAX_CATCHUP_TICKS", "Engine"]
+__all__ = ["MAX_CATCHUP_TICKS", "Engine", "Request"]
+
+# What leaves the core through `Engine.take_requests()`.
+Request = BookResync | Subscribe | Unsubscribe | PlaceOrder | CancelOrder
 
 DEFAULT_TICK_MS = 1_000
 # The parse and state stages are timed on every 16th WebSocket message (timing every one
@@ -280,6 +284,20 @@ class Engine:
             self.advance(end_ns)
         if self.trader is not None:
             self.trader.finish(end_ns)
+
+    # --- outbox -------------------------------------------------------------------------
+
+    def take_requests(self) -> list[Request]:
+        """What the core needs from outside since the last call, oldest first: book
+        resyncs and subscription changes from the market, then orders and cancels to
+        send from the broker (none for the paper broker: it satisfies them itself). The
+        live shell acts on them; replay satisfies or ignores them. Nothing here does I/O."""
+        market = self.market
+        out: list[Request] = list(market.requests)
+        market.requests.clear()
+        if self.trader is not None:
+            out.extend(self.trader.broker.take_requests())
+        return out
 
     # --- results ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ level-2 book after an applied change that touched the top. Synchronous, no I/O.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -30,12 +31,15 @@ from tradebot.kucoin.events import (
     Ticker,
     Trade,
 )
-from tradebot.market.book import APPLIED, BUFFERED, STALE, OrderBook
+from tradebot.market.book import APPLIED, BUFFERED, CROSSED, STALE, OrderBook
 from tradebot.market.contracts import OPEN, ContractTable
+from tradebot.market.requests import BookResync, Subscribe, Unsubscribe, symbol_topics
 
 __all__ = ["Market", "SymbolState"]
 
 DEFAULT_STALE_AFTER_MS = 5_000
+# At most this many requests wait in the outbox; the oldest are dropped beyond it.
+MAX_REQUESTS = 4_096
 
 
 class SymbolState:
@@ -129,6 +133,11 @@ class Market:
         self.listings: list[str] = []
         self.delistings: list[str] = []
         self.stale_periods = 0
+        # The outbox (see tradebot.market.requests), taken by `Engine.take_requests`;
+        # bounded, so a shell that never takes it (replay) does not grow it for days.
+        self.requests: deque[BookResync | Subscribe | Unsubscribe] = deque(maxlen=MAX_REQUESTS)
+        # Symbols whose resync was asked for and not yet answered by a snapshot.
+        self._resync_asked: set[str] = set()
         # False once a WebSocket message arrived without its connection (format v1).
         self.connections_known = True
         # event type -> handler(event, receive time, connection or None) -> the state touched
@@ -201,12 +210,24 @@ class Market:
         elif code != STALE and code != BUFFERED:
             st.lost_ns = now_ns
             self.journal.record(now_ns, "book_lost", st.symbol, seq=ev.sequence, why=code)
+            self._ask_resync(st.symbol, "crossed" if code == CROSSED else "gap")
         return st
+
+    def _ask_resync(self, symbol: str, why: str) -> None:
+        """Ask the shell for a snapshot of `symbol`'s book, once per loss of sync."""
+        if symbol not in self._resync_asked:
+            self._resync_asked.add(symbol)
+            self.requests.append(BookResync(symbol, why))
 
     def _on_snapshot(self, ev: BookSnapshot, now_ns: int, conn: int | None = None) -> SymbolState:
         st = self.state(ev.symbol)
         resyncs = st.book.resyncs
-        if st.book.apply_snapshot(ev.sequence, ev.bids, ev.asks):
+        asked = self._resync_asked
+        if asked:
+            asked.discard(ev.symbol)  # the answer came: a refused one asks again below
+        if not st.book.apply_snapshot(ev.sequence, ev.bids, ev.asks):
+            self._ask_resync(ev.symbol, "snapshot_refused")  # sync not restored
+        else:
             bid, ask = st.book.best_bid(), st.book.best_ask()
             st.bid, st.bid_size = bid if bid is not None else (0.0, 0.0)
             st.ask, st.ask_size = ask if ask is not None else (0.0, 0.0)
@@ -300,9 +321,13 @@ class Market:
         for symbol in listed:
             self.listings.append(symbol)
             self.journal.record(now_ns, "listing", symbol)
+        if listed:
+            self.requests.append(Subscribe(tuple(t for s in listed for t in symbol_topics(s))))
         for symbol in delisted:
             self.delistings.append(symbol)
             self.journal.record(now_ns, "delisting", symbol)
+        if delisted:
+            self.requests.append(Unsubscribe(tuple(t for s in delisted for t in symbol_topics(s))))
         return None
 
     # --- connection lifecycle and freshness -------------------------------------------------
@@ -326,6 +351,7 @@ class Market:
                 st.lost_ns = now_ns
                 if st.book.in_sync:
                     st.book.invalidate()
+                    self._ask_resync(st.symbol, "disconnect")
             elif st.quote_conn == conn:
                 st.lost_ns = now_ns
 
