@@ -21,6 +21,7 @@ CORE = [
     "market/book.py",
     "market/state.py",
     "market/contracts.py",
+    "market/requests.py",
     "decide/quality.py",
     "decide/signals.py",
     "decide/tracker.py",
