@@ -475,6 +475,9 @@ def test_ctrl_c_cancels_and_writes_what_finished(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
+            # A job started in the background by a non-interactive shell inherits SIGINT
+            # ignored; a terminal's foreground job has the default handler: give it that.
+            "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "from tradebot.cli import main; main()",
             "sweep",
             str(SAMPLE),
