@@ -16,6 +16,7 @@ import os
 import stat
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from decimal import getcontext, localcontext, setcontext
 from typing import Any
@@ -24,7 +25,8 @@ from simulator.recording import RecordingReader
 from tradebot.clock import perf_ns, sleep_s
 from tradebot.config import Config
 from tradebot.engine import Engine
-from tradebot.journal import MONEY_CONTEXT, Journal, JournalEntry
+from tradebot.errors import TradebotError
+from tradebot.journal import MONEY_CONTEXT, Journal, JournalEntry, SinkError
 from tradebot.report import build_report
 
 __all__ = ["ReplayOptions", "replay"]
@@ -33,6 +35,8 @@ __all__ = ["ReplayOptions", "replay"]
 # read every _PROGRESS_CHECK_EVERY records: a fraction of a microsecond each).
 _PROGRESS_NS = 100_000_000
 _PROGRESS_CHECK_EVERY = 64
+# Journal entries go to the store in batches of about this many, between records.
+_HAND_OFF_EVERY = 1_024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +45,10 @@ class ReplayOptions:
 
     speed: float | None = None  # None: as fast as possible
     progress: Callable[[int, int], None] | None = None  # (bytes read, file size or 0)
-    sink: Callable[[JournalEntry], None] | None = None  # the audit store, when attached
+    sink: Callable[[JournalEntry], None] | None = None  # each entry as recorded (a collector)
+    # The audit store: batches handed off between messages, never inside one (a failing
+    # store stops the replay with the account whole).
+    batch_sink: Callable[[list[JournalEntry]], None] | None = None
     trading: bool = True  # False: market core only (no decisions), for benchmarks
 
 
@@ -53,14 +60,20 @@ def replay(
     """Replay the recording at `source` (a path, or a reader already open: a pipe can be
     read only once) and return its report; the reader is closed at the end."""
     opts = options or ReplayOptions()
-    journal = Journal(opts.sink)
+    journal = Journal(opts.sink, batch_sink=opts.batch_sink)
     started = perf_ns()
     opened = source if isinstance(source, RecordingReader) else RecordingReader(source)
     # Money is Decimal: its arithmetic must not depend on the caller's decimal context.
     with localcontext(MONEY_CONTEXT), opened as reader:
         engine = Engine(config, journal=journal, trading=opts.trading)
-        last_ns = _drive(reader, engine, opts)
+        try:
+            last_ns = _drive(reader, engine, journal, opts)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM: what was journaled still goes out
+            with suppress(Exception):
+                journal.hand_off()
+            raise
         engine.finish(last_ns)
+        _hand_off(journal, last_ns)
         records = reader.records
         malformed = Counter(reader.malformed)
         for kind, n in reader.unknown_kinds.items():
@@ -105,27 +118,47 @@ def _corruption(reader: RecordingReader) -> dict[str, Any] | None:
     }
 
 
-def _drive(reader: RecordingReader, engine: Engine, opts: ReplayOptions) -> int:
-    """Feed every record to the engine; return the last receive time."""
+def _hand_off(journal: Journal, recv_ns: int) -> None:
+    """Hand the journal's outbox to the store; a failure stops the replay here, between
+    two messages, so the account is whole (the in-memory state is never half booked)."""
+    try:
+        journal.hand_off()
+    except TradebotError as exc:
+        raise SinkError(f"{exc}; the replay stopped at recv_ns {recv_ns}") from exc
+    if journal.sink_error is not None:
+        raise SinkError(
+            f"journal sink failed ({journal.sink_error}); the replay stopped at recv_ns {recv_ns}"
+        )
+
+
+def _drive(reader: RecordingReader, engine: Engine, journal: Journal, opts: ReplayOptions) -> int:
+    """Feed every record to the engine, handing the journal's entries to the store between
+    records; return the last receive time."""
     progress = opts.progress
     size = _size(reader) if progress is not None else 0
     pace = _Pacer(opts.speed) if opts.speed is not None else None
     caller = getcontext()
     setcontext(engine.money_context)  # the entry points then need no switch per record
     try:
-        last_ns = _feed(reader, engine, opts, pace, size)
+        last_ns = _feed(reader, engine, journal, opts, pace, size)
     finally:
         setcontext(caller)
     return last_ns
 
 
 def _feed(
-    reader: RecordingReader, engine: Engine, opts: ReplayOptions, pace: _Pacer | None, size: int
+    reader: RecordingReader,
+    engine: Engine,
+    journal: Journal,
+    opts: ReplayOptions,
+    pace: _Pacer | None,
+    size: int,
 ) -> int:
     on_ws, on_rest, on_conn = engine.on_ws, engine.on_rest, engine.on_conn
     progress = opts.progress
     last_ns = 0
     next_report_ns = perf_ns() + _PROGRESS_NS
+    outbox = journal.outbox
     for n, (recv_ns, kind, payload, conn) in enumerate(reader, 1):
         if pace is not None:
             pace.wait_until(recv_ns)
@@ -136,6 +169,8 @@ def _feed(
         else:
             on_conn(recv_ns, payload)
         last_ns = recv_ns
+        if len(outbox) >= _HAND_OFF_EVERY or journal.sink_error is not None:
+            _hand_off(journal, recv_ns)
         if progress is not None and n % _PROGRESS_CHECK_EVERY == 0:
             now = perf_ns()
             if now >= next_report_ns:

@@ -166,7 +166,7 @@ def _run_replay(
         )
     bar = ProgressBar(sys.stderr) if show_progress else None
     options = ReplayOptions(
-        speed=pace, progress=bar.update if bar is not None else None, sink=store.add
+        speed=pace, progress=bar.update if bar is not None else None, batch_sink=store.add_batch
     )
     try:
         with store:

@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import Any
 
-__all__ = ["MONEY_CONTEXT", "Journal", "JournalEntry", "fmt_float", "fmt_number", "fmt_value"]
+from tradebot.errors import TradebotError
+
+__all__ = [
+    "MONEY_CONTEXT",
+    "Journal",
+    "JournalEntry",
+    "SinkError",
+    "fmt_float",
+    "fmt_number",
+    "fmt_value",
+]
 
 
 _INF = float("inf")
@@ -139,16 +149,69 @@ _set_symbol = JournalEntry.__dict__["symbol"].__set__
 _set_detail = JournalEntry.__dict__["detail"].__set__
 
 
+class SinkError(TradebotError):
+    """A journal sink failed: the entries from then on are not in the audit log."""
+
+
 class Journal:
-    """Hashes entries into a SHA-256 digest and forwards them to an optional sink."""
+    """Hashes entries into a SHA-256 digest and forwards them to optional sinks.
 
-    __slots__ = ("_hash", "_sink", "counts", "entries")
+    Two ways out, neither of which can interrupt the booking that records an entry:
 
-    def __init__(self, sink: Callable[[JournalEntry], None] | None = None) -> None:
+    * `sink` is called with each entry as it is recorded (an in-memory collector). If it
+      raises, the exception is caught, `sink_error` says what happened and the sink is
+      detached: a fill is booked whole whatever the sink does.
+    * `batch_sink` (the audit store) gets the entries in batches from `hand_off`, which the
+      shell calls between messages, never inside one. `outbox` holds the entries not
+      handed off yet. A failing hand-off records `sink_error` and re-raises, so the shell
+      stops trading with the account as it stood after the last whole message.
+
+    `failed` is True once either sink has failed: a trader must open no new position then
+    (the audit trail has a hole).
+    """
+
+    __slots__ = ("_batch_sink", "_hash", "_sink", "counts", "entries", "outbox", "sink_error")
+
+    def __init__(
+        self,
+        sink: Callable[[JournalEntry], None] | None = None,
+        *,
+        batch_sink: Callable[[list[JournalEntry]], None] | None = None,
+    ) -> None:
         self._hash = hashlib.sha256()
         self._sink = sink
+        self._batch_sink = batch_sink
+        self.outbox: list[JournalEntry] = []
+        self.sink_error: str | None = None
         self.entries = 0
         self.counts: Counter[str] = Counter()
+
+    @property
+    def failed(self) -> bool:
+        """Whether a sink has failed (see `sink_error`)."""
+        return self.sink_error is not None
+
+    def hand_off(self) -> None:
+        """Give the outbox to the batch sink (a no-op without one, or when empty).
+
+        The entries are the sink's from then on, also when it raises (the audit store keeps
+        a batch it could not write and retries it). On failure `sink_error` is set and the
+        exception re-raised.
+        """
+        outbox = self.outbox
+        if not outbox or self._batch_sink is None:
+            return
+        batch = outbox[:]
+        outbox.clear()  # the same list: a shell may hold a reference to watch its length
+        try:
+            self._batch_sink(batch)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.sink_error is None:
+            self.sink_error = " ".join(f"{type(exc).__name__}: {exc}".split())
 
     def record(self, ts_ns: int, kind: str, symbol: str = "", **fields: object) -> JournalEntry:
         """Journal one fact; `fields` keep the order given."""
@@ -191,7 +254,13 @@ class Journal:
         self._hash.update(f"{seq}|{ts_ns}|{kind}|{symbol}|{detail}\n".encode())  # entry.line()
         self.counts[kind] += 1
         if self._sink is not None:
-            self._sink(entry)
+            try:
+                self._sink(entry)
+            except Exception as exc:  # never into the booking that recorded the entry
+                self._sink = None
+                self._failed(exc)
+        if self._batch_sink is not None:
+            self.outbox.append(entry)
         return entry
 
     def digest(self, closing: str = "") -> str:

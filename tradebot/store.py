@@ -12,9 +12,11 @@ What is stored (schema version 1, kept in ``PRAGMA user_version``):
            indexed on (run_id, kind) so a report can pull the fills or closes of one run
 
 Design: one writer, batches. `AuditStore` is the only writer of a run. The journal hands
-it each entry (`AuditStore.add` is the `Journal` sink), which only appends to an
-in-memory batch; when the batch reaches `batch_size` entries, or on `flush`, `end_run`,
-`close`, the batch is written with one ``executemany`` in one transaction. The file is
+it entries in batches between messages (`AuditStore.add_batch` is the `Journal` batch
+sink, `Journal.hand_off` calls it), never from inside a booking, so a failing write can
+never leave a fill half booked; `add` takes one entry. Both only append to an in-memory
+batch; when the batch reaches `batch_size` entries, or on `flush`, `end_run`, `close`,
+the batch is written with one ``executemany`` in one transaction. The file is
 in WAL mode with ``synchronous=NORMAL``: a commit appends to the write-ahead log without
 waiting for the disk, and readers (``tradebot report``) never block the writer.
 
@@ -352,6 +354,17 @@ class AuditStore:
         if self._ended:
             raise RuntimeError("AuditStore.add() needs an open run: call begin_run() first")
         self._pending.append(entry)
+        if len(self._pending) >= self.batch_size:
+            self.flush()
+
+    def add_batch(self, entries: list[JournalEntry]) -> None:
+        """Append entries to the batch (the `Journal` batch sink); flush a full batch.
+
+        StoreError when the flush fails; the entries stay in the batch for a retry.
+        """
+        if self._ended:
+            raise RuntimeError("AuditStore.add_batch() needs an open run: call begin_run() first")
+        self._pending.extend(entries)
         if len(self._pending) >= self.batch_size:
             self.flush()
 
