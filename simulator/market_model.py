@@ -22,14 +22,14 @@ the time; nothing here sleeps or touches a socket.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Final
 
 import orjson
-from sortedcontainers import SortedDict
 
 __all__ = [
     "ANNOUNCEMENT",
@@ -110,6 +110,49 @@ def _levels(rows: object) -> list[Level]:
     return [(float(row[0]), _size(row[1])) for row in rows]
 
 
+class _SortedSide:
+    """A price map kept in key order (a dict plus a bisect-sorted key list): the small part
+    of a sorted dict the model uses."""
+
+    __slots__ = ("_keys", "_sizes")
+
+    def __init__(self) -> None:
+        self._sizes: dict[float, int | float] = {}
+        self._keys: list[float] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(list(self._keys))
+
+    def __setitem__(self, key: float, size: int | float) -> None:
+        if key not in self._sizes:
+            bisect.insort(self._keys, key)
+        self._sizes[key] = size
+
+    def get(self, key: float) -> int | float | None:
+        return self._sizes.get(key)
+
+    def pop(self, key: float, default: None = None) -> int | float | None:
+        size = self._sizes.pop(key, None)
+        if size is not None:
+            del self._keys[bisect.bisect_left(self._keys, key)]
+        return size
+
+    def peekitem(self, index: int) -> tuple[float, int | float]:
+        key = self._keys[index]
+        return key, self._sizes[key]
+
+    def popitem(self, index: int) -> tuple[float, int | float]:
+        key = self._keys.pop(index)
+        return key, self._sizes.pop(key)
+
+    def items(self) -> list[tuple[float, int | float]]:
+        sizes = self._sizes
+        return [(key, sizes[key]) for key in self._keys]
+
+
 class Book:
     """One symbol's order book on the exchange, with the sequence of its last change."""
 
@@ -132,8 +175,8 @@ class Book:
         self.symbol = symbol
         self.sequence = sequence
         self.recorded_seq = sequence  # the newest recorded sequence the book includes
-        self.bids: Any = SortedDict()  # -price -> size: the best bid first
-        self.asks: Any = SortedDict()  # price -> size: the best ask first
+        self.bids = _SortedSide()  # -price -> size: the best bid first
+        self.asks = _SortedSide()  # price -> size: the best ask first
         for price, size in bids:
             if size > 0:
                 self.bids[-price] = size
