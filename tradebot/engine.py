@@ -183,23 +183,18 @@ class Engine:
         if conn is None:
             self.market.connections_known = False
         event = self._parse_ws(frame) if type(frame) is dict else self._parse_frame(frame)
-        if n & _STAGE_SAMPLE_MASK:
-            if event is not None:
-                handler = self._handlers.get(type(event))
-                if handler is not None:
-                    st = handler(event, recv_ns, conn)
-                    if st is not None and self.trader is not None:
-                        self.trader.on_event(event, st, recv_ns)
-        else:  # the same calls, with the parse and state stages timed
+        sampled = not n & _STAGE_SAMPLE_MASK
+        if sampled:
             t1 = perf()
             self._lat_parse(t1 - t0)
-            if event is not None:
-                handler = self._handlers.get(type(event))
-                if handler is not None:
-                    st = handler(event, recv_ns, conn)
+        if event is not None:
+            handler = self._handlers.get(type(event))
+            if handler is not None:
+                st = handler(event, recv_ns, conn)
+                if sampled:
                     self._lat_state(perf() - t1)
-                    if st is not None and self.trader is not None:
-                        self.trader.on_event(event, st, recv_ns)
+                if st is not None and self.trader is not None:
+                    self.trader.on_event(event, st, recv_ns)
         self._lat_message(perf() - t0)
 
     @_in_money_context
